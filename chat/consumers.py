@@ -1,0 +1,175 @@
+"""The conversation socket: authenticates in connect, validates frames, relays streams.
+
+No model call and no history live here: messages go to the database, answers come
+from each generation's Redis Stream.
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from chat import services
+from chat.events import CLIENT_EVENTS, FrameError, field_int, field_str, message_created
+from chat.models import Conversation
+from chat.relay import StreamRelay
+from chat.selectors import conversation_access, generation_get
+
+log = logging.getLogger(__name__)
+CLOSE_FORBIDDEN = 4403
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_BIG = 1009
+
+
+def origin_allowed(scope: dict[str, Any], conversation: Conversation) -> bool:
+    """Browsers always send Origin: it must be this host, a configured origin or the site's."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin-1").rstrip("/")
+    if not origin:
+        return True  # not a browser: the token alone decides
+    host = headers.get(b"host", b"").decode("latin-1")
+    if urlsplit(origin).netloc == host:
+        return True
+    return origin in settings.ALLOWED_ORIGINS or origin in conversation.site.origin_list()
+
+
+def group_name(conversation_id: object) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}.conversation.{conversation_id}"
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    conversation: Conversation
+    relays: dict[str, asyncio.Task[None]]
+
+    async def connect(self) -> None:
+        self.relays = {}
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        conversation = await database_sync_to_async(conversation_access)(
+            conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"],
+            token=(query.get("token") or [None])[0],
+            user=self.scope.get("user"),
+        )
+        if conversation is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if not origin_allowed(self.scope, conversation):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.conversation = conversation
+        self.group = group_name(conversation.id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for task in self.relays.values():
+            task.cancel()
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def send_json(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event, ensure_ascii=False))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else (bytes_data or b"")
+        if len(raw.encode() if isinstance(raw, str) else raw) > settings.WS_MAX_FRAME_BYTES:
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "frame_too_large",
+                    "detail": f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.",
+                }
+            )
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            event = self._parse(raw)
+            await getattr(self, "on_" + event["type"].replace(".", "_"))(event)
+        except FrameError as exc:
+            await self.send_json(dict(exc.frame()))
+
+    def _parse(self, raw: str | bytes) -> dict[str, Any]:
+        try:
+            event = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FrameError("invalid_json", "Frames must be JSON objects.") from exc
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise FrameError("invalid_event", "Frames must be JSON objects with a 'type'.")
+        if event["type"] not in CLIENT_EVENTS:
+            raise FrameError("unknown_type", f"Unknown event type '{event['type'][:40]}'.")
+        return event
+
+    async def on_user_message(self, event: dict[str, Any]) -> None:
+        text = field_str(event, "text")
+        client_id = field_str(event, "client_id", required=False, max_len=64)
+        try:
+            posted = await database_sync_to_async(services.message_post)(
+                conversation=self.conversation, text=text, client_id=client_id
+            )
+        except ValidationError as exc:
+            raise FrameError(exc.code or "invalid_message", " ".join(exc.messages)) from exc
+        except services.ConversationBusy as exc:
+            raise FrameError(
+                "generation_in_progress",
+                "Wait for the current answer to finish (or stop it) before sending another.",
+            ) from exc
+        events = [
+            message_created(posted.user_message, client_id),
+            message_created(posted.assistant_message),
+        ]
+        if not posted.created:  # a re-send: only this socket needs to hear it again
+            for created in events:
+                await self.message_created(created)
+            return
+        for created in events:
+            await self.channel_layer.group_send(self.group, {**created, "type": "message.created"})
+
+    async def on_cancel(self, event: dict[str, Any]) -> None:
+        generation = await self._generation(field_str(event, "generation_id"))
+        await database_sync_to_async(services.generation_cancel)(generation=generation)
+
+    async def on_resume(self, event: dict[str, Any]) -> None:
+        generation = await self._generation(field_str(event, "generation_id"))
+        self._relay_start(str(generation.id), field_int(event, "after_seq", default=0))
+
+    async def on_typing(self, event: dict[str, Any]) -> None:
+        return None  # agents see typing once handoff exists; accepted and ignored until then
+
+    async def on_ping(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def _generation(self, generation_id: str) -> Any:
+        generation = await database_sync_to_async(generation_get)(
+            conversation=self.conversation, generation_id=generation_id
+        )
+        if generation is None:
+            raise FrameError("not_found", "No such generation in this conversation.")
+        return generation
+
+    def _relay_start(self, generation_id: str, after_seq: int) -> None:
+        previous = self.relays.pop(generation_id, None)
+        if previous is not None:
+            previous.cancel()
+        relay = StreamRelay(generation_id, after_seq, self.send_json)
+        task = asyncio.create_task(relay.run())
+        task.add_done_callback(lambda t: self._relay_done(generation_id, t))
+        self.relays[generation_id] = task
+
+    def _relay_done(self, generation_id: str, task: asyncio.Task[None]) -> None:
+        if self.relays.get(generation_id) is task:
+            del self.relays[generation_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("relay of %s failed", generation_id, exc_info=task.exception())
+
+    # Group events (channel layer) -------------------------------------------------------
+
+    async def message_created(self, event: dict[str, Any]) -> None:
+        await self.send_json({k: v for k, v in event.items()})
+        generation_id = event["message"].get("generation_id")
+        if generation_id and generation_id not in self.relays:
+            self._relay_start(generation_id, 0)

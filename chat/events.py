@@ -1,0 +1,64 @@
+"""The socket's event vocabulary: what a client may send, and the frames we answer with."""
+
+from typing import Any, Literal, TypedDict
+
+from chat.models import Message
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    code: str
+    detail: str
+
+
+class FrameError(Exception):
+    """A client frame we cannot act on; the socket stays open."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+    def frame(self) -> ErrorFrame:
+        return {"type": "error", "code": self.code, "detail": self.detail}
+
+
+CLIENT_EVENTS = ("user.message", "cancel", "resume", "typing", "ping")
+
+
+def field_str(event: dict[str, Any], name: str, *, required: bool = True, max_len: int = 0) -> str:
+    value = event.get(name)
+    if value is None:
+        if required:
+            raise FrameError("missing_field", f"'{name}' is required for '{event['type']}'.")
+        return ""
+    if not isinstance(value, str):
+        raise FrameError("invalid_field", f"'{name}' must be a string.")
+    if max_len and len(value) > max_len:
+        raise FrameError("invalid_field", f"'{name}' is longer than {max_len} characters.")
+    return value
+
+
+def field_int(event: dict[str, Any], name: str, *, default: int | None = None) -> int:
+    value = event.get(name, default)
+    if value is None:
+        raise FrameError("missing_field", f"'{name}' is required for '{event['type']}'.")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FrameError("invalid_field", f"'{name}' must be a whole number >= 0.")
+    return value
+
+
+def message_created(message: Message, client_id: str = "") -> dict[str, Any]:
+    generation = getattr(message, "generation", None) if message.role == "assistant" else None
+    return {
+        "type": "message.created",
+        "message": {
+            "id": message.id,
+            "role": message.role,
+            "text": message.text,
+            "status": message.status,
+            "created_at": message.created_at.isoformat(),
+            "client_id": client_id or message.client_id,
+            "generation_id": str(generation.id) if generation else None,
+        },
+    }

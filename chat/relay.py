@@ -1,0 +1,116 @@
+"""StreamRelay: forwards one generation's Redis Stream to one socket, from any seq on."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from chat import streams
+from chat.models import Generation
+from chat.selectors import generation_queue_position
+from chat.services import generation_reap
+from webapp.redis import redis_async
+
+log = logging.getLogger(__name__)
+BLOCK_MS = 1000
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def _generation_state(generation_id: str) -> tuple[Generation | None, int, bool]:
+    """The generation, its place in the queue, and whether its worker went quiet."""
+    generation = Generation.objects.select_related("message").filter(id=generation_id).first()
+    if generation is None:
+        return None, 0, False
+    stale = False
+    if generation.status == Generation.Status.STREAMING and generation.heartbeat_at:
+        quiet = (timezone.now() - generation.heartbeat_at).total_seconds()
+        stale = quiet > settings.GENERATION_STALE_SECONDS
+    return generation, generation_queue_position(generation), stale
+
+
+def _reap(generation: Generation) -> int:
+    return generation_reap(generation=generation)
+
+
+class StreamRelay:
+    def __init__(self, generation_id: str, after_seq: int, send: Send) -> None:
+        self.generation_id = generation_id
+        self.after_seq = after_seq
+        self.send = send
+        self._position: int | None = None
+
+    async def run(self) -> None:
+        key = streams.stream_key(self.generation_id)
+        client = redis_async()
+        if not await client.exists(key) and await self._replay_settled():
+            return
+        last = f"0-{self.after_seq}"
+        while True:
+            reply = await client.xread({key: last}, count=200, block=BLOCK_MS)
+            if not reply:
+                if await self._idle():
+                    return
+                continue
+            for entry_id, fields in reply[0][1]:
+                last = entry_id
+                event = streams.stream_event(self.generation_id, entry_id, fields)
+                await self.send(dict(event))
+                if event["type"] != "generation.delta":
+                    return
+
+    async def _replay_settled(self) -> bool:
+        """The stream expired: send the stored answer of a settled generation, once."""
+        generation, _, _ = await database_sync_to_async(_generation_state)(self.generation_id)
+        if generation is None or generation.status not in Generation.FINAL:
+            return False
+        if generation.status == Generation.Status.FAILED:
+            await self.send(
+                {
+                    "type": "generation.error",
+                    "generation_id": self.generation_id,
+                    "seq": 0,
+                    "code": generation.error_code or "failed",
+                    "detail": generation.error_detail,
+                }
+            )
+        else:
+            await self.send(
+                {
+                    "type": "generation.done",
+                    "generation_id": self.generation_id,
+                    "seq": 0,
+                    "status": generation.status,
+                    "usage": {
+                        "prompt_tokens": generation.prompt_tokens,
+                        "completion_tokens": generation.completion_tokens,
+                    },
+                    "text": generation.message.text,
+                }
+            )
+        return True
+
+    async def _idle(self) -> bool:
+        """Nothing new: report the queue position, reap a dead worker. True to stop."""
+        generation, position, stale = await database_sync_to_async(_generation_state)(
+            self.generation_id
+        )
+        if generation is None:
+            return True
+        if generation.status == Generation.Status.QUEUED and position != self._position:
+            self._position = position
+            await self.send(
+                {
+                    "type": "generation.queued",
+                    "generation_id": self.generation_id,
+                    "position": position,
+                }
+            )
+        if stale:
+            await database_sync_to_async(_reap)(generation)
+        if generation.status in Generation.FINAL:
+            # Settled but nothing reached the stream (it expired or was never written).
+            return await self._replay_settled()
+        return False

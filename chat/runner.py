@@ -1,0 +1,212 @@
+"""The worker side of a generation: claim it, build the prompt, stream, settle.
+
+No database transaction is open while the model generates; the text is written once.
+"""
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from chat import streams
+from chat.engine import engine_backend
+from chat.models import Generation, Message
+from chat.services import generation_finish
+from inference.base import (
+    Backend,
+    BackendError,
+    ChatMessage,
+    GenerationParams,
+    RetryableBackendError,
+)
+from inference.coalesce import Coalescer
+from inference.prompt import prompt_fit
+from webapp import metrics
+
+log = logging.getLogger(__name__)
+WORKER_NAME = f"{socket.gethostname()}:{threading.get_ident()}"
+CANCEL_CHECK_SECONDS = 0.05
+
+
+class RetryLater(Exception):
+    """The backend was busy before any text was streamed: the task may run again."""
+
+
+def generation_claim(generation_id: uuid.UUID | str) -> Generation | None:
+    """Take a queued generation for this worker; None if it was taken or settled already."""
+    now = timezone.now()
+    claimed = Generation.objects.filter(id=generation_id, status=Generation.Status.QUEUED).update(
+        status=Generation.Status.STREAMING, started_at=now, heartbeat_at=now, worker=WORKER_NAME
+    )
+    if not claimed:
+        return None
+    generation = Generation.objects.select_related("message", "conversation").get(id=generation_id)
+    Message.objects.filter(id=generation.message_id).update(status=Message.Status.STREAMING)
+    return generation
+
+
+def prompt_build(generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
+    """The system prompt and the newest whole turns that fit the context budget."""
+    history: list[ChatMessage] = [
+        {"role": m.role, "content": m.text}  # type: ignore[typeddict-item]
+        for m in generation.conversation.messages.filter(id__lt=generation.message_id)
+        .exclude(text="")
+        .order_by("created_at", "id")
+    ]
+    budget = settings.GENERATION_CONTEXT_TOKENS - settings.GENERATION_MAX_TOKENS - 64
+    return prompt_fit(
+        system=settings.SYSTEM_PROMPT,
+        history=history,
+        budget=budget,
+        count_tokens=backend.count_tokens,
+    )
+
+
+@dataclass
+class Heartbeat:
+    """Tells the reaper this worker is alive, also while a long prompt is evaluated."""
+
+    generation_id: uuid.UUID
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> "Heartbeat":
+        threading.Thread(target=self._beat, daemon=True, name="generation-heartbeat").start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+
+    def _beat(self) -> None:
+        while not self.stop.wait(settings.GENERATION_HEARTBEAT_SECONDS):
+            Generation.objects.filter(
+                id=self.generation_id, status=Generation.Status.STREAMING
+            ).update(heartbeat_at=timezone.now())
+
+
+def generation_execute(generation_id: uuid.UUID | str) -> None:
+    """Run one generation end to end. Raises RetryLater when the backend asks for it."""
+    generation = generation_claim(generation_id)
+    if generation is None:
+        log.info("generation %s already claimed or settled", generation_id)
+        return
+    with Heartbeat(generation.id):
+        _generation_stream(generation)
+
+
+def _generation_stream(generation: Generation) -> None:
+    started = time.monotonic()
+    try:
+        backend = engine_backend()
+        messages, dropped = prompt_build(generation, backend)
+    except BackendError as exc:
+        _settle_failed(generation, "", exc.code, str(exc))
+        return
+    params = GenerationParams(
+        max_tokens=settings.GENERATION_MAX_TOKENS, temperature=settings.GENERATION_TEMPERATURE
+    )
+    coalescer = Coalescer(settings.COALESCE_MS, settings.COALESCE_TOKENS)
+    parts: list[str] = []
+    usage = None
+    first_token_at = None
+    status = Generation.Status.DONE
+    next_cancel_check = 0.0
+    request_id = str(generation.id)
+    try:
+        for delta in backend.stream(messages, params, request_id):
+            if delta.text:
+                if first_token_at is None:
+                    first_token_at = timezone.now()
+                parts.append(delta.text)
+                if chunk := coalescer.push(delta.text):
+                    streams.stream_delta(generation.id, chunk)
+            usage = delta.usage or usage
+            if time.monotonic() >= next_cancel_check:
+                next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
+                if streams.cancel_requested(generation.id):
+                    backend.abort(request_id)
+                    status = Generation.Status.CANCELLED
+                    break
+    except RetryableBackendError as exc:
+        if not parts and Generation.objects.filter(
+            id=generation.id, status=Generation.Status.STREAMING
+        ).update(status=Generation.Status.QUEUED, started_at=None):
+            raise RetryLater(str(exc)) from exc
+        _settle_failed(generation, "".join(parts), exc.code, str(exc))
+        return
+    except BackendError as exc:
+        _settle_failed(generation, "".join(parts), exc.code, str(exc))
+        return
+    except Exception:
+        log.exception("generation %s crashed", generation.id)
+        _settle_failed(generation, "".join(parts), "internal_error", "The assistant failed.")
+        return
+    if rest := coalescer.flush():
+        streams.stream_delta(generation.id, rest)
+    _settle_done(generation, status, "".join(parts), usage, first_token_at, dropped, started)
+
+
+def _settle_done(generation, status, text, usage, first_token_at, dropped, started) -> None:  # type: ignore[no-untyped-def]
+    usage_fields = {
+        "prompt_tokens": usage.prompt_tokens if usage else 0,
+        "completion_tokens": usage.completion_tokens if usage else 0,
+    }
+    if not generation_finish(
+        generation=generation,
+        status=status,
+        text=text,
+        first_token_at=first_token_at,
+        dropped_messages=dropped,
+        prompt_tokens=usage_fields["prompt_tokens"],
+        completion_tokens=usage_fields["completion_tokens"],
+    ):
+        log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
+        return
+    streams.stream_done(generation.id, status, usage_fields)
+    metrics.generation_observe(
+        status=status,
+        queued_at=generation.queued_at,
+        first_token_at=first_token_at,
+        completion_tokens=usage_fields["completion_tokens"],
+        streaming_seconds=time.monotonic() - started,
+    )
+
+
+def generation_give_up(generation_id: uuid.UUID | str, detail: str) -> None:
+    """The backend stayed busy through every retry: tell the client instead of waiting."""
+    generation = Generation.objects.get(id=generation_id)
+    _settle_failed(generation, "", "backend_busy", detail, from_status=Generation.Status.QUEUED)
+
+
+def _settle_failed(
+    generation: Generation,
+    text: str,
+    code: str,
+    detail: str,
+    from_status: str = Generation.Status.STREAMING,
+) -> None:
+    if generation_finish(
+        generation=generation,
+        status=Generation.Status.FAILED,
+        text=text,
+        from_status=from_status,
+        error_code=code,
+        error_detail=detail[:2000],
+    ):
+        streams.stream_error(generation.id, code, _user_detail(code))
+        metrics.generation_observe(status=Generation.Status.FAILED)
+
+
+USER_DETAILS = {
+    "backend_unavailable": "The assistant's model is not available right now. Try again shortly.",
+    "backend_busy": "The assistant is overloaded right now. Please try again shortly.",
+    "invalid_request": "This conversation is too long for the assistant. Please start a new one.",
+}
+
+
+def _user_detail(code: str) -> str:
+    return USER_DETAILS.get(code, "The assistant failed to answer. Please try again.")

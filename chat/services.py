@@ -1,0 +1,163 @@
+"""Writes: conversations, messages, and the life of a generation outside the model call."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat import streams
+from chat.models import Conversation, Generation, Message
+from chat.selectors import generation_active
+from sites.models import Site
+
+
+class ConversationBusy(Exception):
+    """The conversation already has an answer being written."""
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    user_message: Message
+    assistant_message: Message
+    generation: Generation
+    created: bool  # False when the client re-sent a message already stored
+
+
+def conversation_create(*, site: Site, owner: Any = None, title: str = "") -> Conversation:
+    conversation = Conversation(site=site, owner=owner, title=title[:200])
+    conversation.full_clean()
+    conversation.save()
+    return conversation
+
+
+def message_text_clean(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValidationError("The message is empty.", code="empty_message")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ValidationError(
+            f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
+            code="message_too_long",
+        )
+    return text
+
+
+def message_post(*, conversation: Conversation, text: str, client_id: str = "") -> PostedMessage:
+    """Store a user message and queue the assistant's answer to it (once per client_id)."""
+    text = message_text_clean(text)
+    client_id = client_id[:64]
+    if client_id and (posted := _message_posted_before(conversation, client_id)):
+        return posted
+    if generation_active(conversation) is not None:
+        raise ConversationBusy
+    try:
+        with transaction.atomic():
+            user_message = Message.objects.create(
+                conversation=conversation, role=Message.Role.USER, text=text, client_id=client_id
+            )
+            assistant = Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.QUEUED,
+            )
+            generation = Generation.objects.create(conversation=conversation, message=assistant)
+            if not conversation.title:
+                conversation.title = text[:80]
+            conversation.save(update_fields=["title", "updated_at"])
+            transaction.on_commit(lambda: generation_schedule(generation.id))
+    except IntegrityError:  # the same client_id raced in from a second socket
+        posted = _message_posted_before(conversation, client_id)
+        if posted is None:
+            raise
+        return posted
+    return PostedMessage(user_message, assistant, generation, created=True)
+
+
+def _message_posted_before(conversation: Conversation, client_id: str) -> PostedMessage | None:
+    user_message = conversation.messages.filter(client_id=client_id).first()
+    if user_message is None:
+        return None
+    assistant = (
+        conversation.messages.filter(role=Message.Role.ASSISTANT, id__gt=user_message.id)
+        .select_related("generation")
+        .order_by("id")
+        .first()
+    )
+    if assistant is None:
+        return None
+    return PostedMessage(user_message, assistant, assistant.generation, created=False)
+
+
+def generation_schedule(generation_id: uuid.UUID) -> None:
+    from chat.tasks import generation_run
+
+    generation_run.apply_async(args=(str(generation_id),), queue=settings.CHAT_QUEUE)
+
+
+def generation_cancel(*, generation: Generation) -> None:
+    """Ask the worker to stop; a generation still waiting in the queue is settled here."""
+    streams.cancel_request(generation.id)
+    if generation_finish(
+        generation=generation,
+        status=Generation.Status.CANCELLED,
+        from_status=Generation.Status.QUEUED,
+    ):
+        streams.stream_done(generation.id, Generation.Status.CANCELLED, {})
+
+
+def generation_finish(
+    *,
+    generation: Generation,
+    status: str,
+    from_status: str = Generation.Status.STREAMING,
+    text: str | None = None,
+    error_code: str = "",
+    error_detail: str = "",
+    **fields: Any,
+) -> bool:
+    """Settle a generation and its message once; False if someone else settled it first."""
+    now = timezone.now()
+    with transaction.atomic():
+        settled = Generation.objects.filter(id=generation.id, status=from_status).update(
+            status=status,
+            done_at=now,
+            error_code=error_code,
+            error_detail=error_detail,
+            **fields,
+        )
+        if not settled:
+            return False
+        message_fields: dict[str, Any] = {"status": status}
+        if text is not None:
+            message_fields["text"] = text
+        Message.objects.filter(id=generation.message_id).update(**message_fields)
+    return True
+
+
+def generation_reap(*, generation: Generation | None = None) -> int:
+    """Mark failed the streaming generations whose worker stopped beating; keep their text.
+
+    With `generation`, only that one is considered. Returns how many were reaped.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_SECONDS)
+    stale = Generation.objects.filter(status=Generation.Status.STREAMING, heartbeat_at__lt=cutoff)
+    if generation is not None:
+        stale = stale.filter(id=generation.id)
+    reaped = 0
+    for candidate in stale:
+        detail = "The assistant stopped answering (its worker died). Please try again."
+        if generation_finish(
+            generation=candidate,
+            status=Generation.Status.FAILED,
+            text=streams.stream_text(candidate.id),
+            error_code="worker_lost",
+            error_detail=detail,
+        ):
+            streams.stream_error(candidate.id, "worker_lost", detail)
+            reaped += 1
+    return reaped

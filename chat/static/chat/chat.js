@@ -1,0 +1,189 @@
+// The chat page's socket: send messages, stream answers, stop, reconnect and resume.
+(() => {
+  "use strict";
+  const chat = document.getElementById("chat");
+  if (!chat) return;
+
+  const list = document.getElementById("messages");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("text");
+  const sendButton = document.getElementById("send");
+  const stopButton = document.getElementById("stop");
+  const banner = document.getElementById("banner");
+  const lastSeq = new Map();   // generation id -> last seq shown
+  const outbox = new Map();    // client id -> text not yet confirmed by the server
+  let socket = null;
+  let retryDelay = 500;
+  let active = null;           // generation id being written, if any
+
+  const wsUrl = () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${chat.dataset.wsUrl}`;
+
+  function showBanner(text, kind) {
+    banner.textContent = text;
+    banner.className = `banner ${kind || ""}`;
+    banner.hidden = !text;
+  }
+
+  function setActive(generationId) {
+    active = generationId;
+    stopButton.hidden = !generationId;
+    sendButton.disabled = !!generationId;
+  }
+
+  function bubble(message) {
+    const hint = document.getElementById("hint");
+    if (hint) hint.remove();
+    let li = document.getElementById(`message-${message.id}`);
+    if (!li && message.client_id) li = list.querySelector(`[data-client-id="${message.client_id}"]`);
+    if (!li) {
+      li = document.createElement("li");
+      li.innerHTML = '<div class="who"></div><div class="body"></div>';
+      list.appendChild(li);
+    }
+    li.id = `message-${message.id}`;
+    li.className = `msg msg-${message.role}`;
+    li.dataset.messageId = message.id;
+    li.dataset.status = message.status;
+    li.querySelector(".who").textContent = message.role === "user" ? "You" : "Assistant";
+    if (message.generation_id) li.dataset.generationId = message.generation_id;
+    if (message.role === "user") li.querySelector(".body").textContent = message.text;
+    return li;
+  }
+
+  function generationBubble(generationId) {
+    return list.querySelector(`[data-generation-id="${generationId}"]`);
+  }
+
+  function streamingBody(li) {
+    let body = li.querySelector(".body");
+    if (!body.classList.contains("streaming")) {
+      body.classList.add("streaming");
+      body.textContent = "";
+    }
+    return body;
+  }
+
+  function note(li, text, kind) {
+    let p = li.querySelector(".note");
+    if (!p) { p = document.createElement("p"); li.appendChild(p); }
+    p.className = `note ${kind || ""}`;
+    p.textContent = text;
+  }
+
+  function rerender(li) {
+    // Swap in the server's safely rendered Markdown of the finished message.
+    const url = chat.dataset.messageUrl.replace(/\/0\/$/, `/${li.dataset.messageId}/`);
+    if (window.htmx) window.htmx.ajax("GET", url, { target: li, swap: "outerHTML" });
+  }
+
+  const handlers = {
+    "message.created"(event) {
+      const message = event.message;
+      if (message.client_id) outbox.delete(message.client_id);
+      const li = bubble(message);
+      if (message.role === "assistant" && ["queued", "streaming"].includes(message.status)) {
+        if (!lastSeq.has(message.generation_id)) lastSeq.set(message.generation_id, 0);
+        li.classList.add("pending");
+        setActive(message.generation_id);
+      }
+      li.scrollIntoView({ block: "end" });
+    },
+    "generation.queued"(event) {
+      const li = generationBubble(event.generation_id);
+      if (li) note(li, event.position > 0 ? `Waiting for the assistant: ${event.position} ahead of you…` : "Starting…", "waiting");
+    },
+    "generation.delta"(event) {
+      if (event.seq <= (lastSeq.get(event.generation_id) || 0)) return;  // already shown
+      lastSeq.set(event.generation_id, event.seq);
+      const li = generationBubble(event.generation_id);
+      if (!li) return;
+      li.classList.remove("pending");
+      li.dataset.status = "streaming";
+      const waiting = li.querySelector(".note.waiting");
+      if (waiting) waiting.remove();
+      streamingBody(li).append(event.text);
+      li.scrollIntoView({ block: "end" });
+    },
+    "generation.done"(event) {
+      lastSeq.delete(event.generation_id);
+      const li = generationBubble(event.generation_id);
+      if (active === event.generation_id) setActive(null);
+      if (!li) return;
+      if (typeof event.text === "string") streamingBody(li).textContent = event.text;
+      li.dataset.status = event.status;
+      rerender(li);
+    },
+    "generation.error"(event) {
+      lastSeq.delete(event.generation_id);
+      if (active === event.generation_id) setActive(null);
+      const li = generationBubble(event.generation_id);
+      if (li) { li.dataset.status = "failed"; li.classList.remove("pending"); note(li, event.detail, "error"); }
+      showBanner(event.detail, "error");
+    },
+    "error"(event) {
+      showBanner(event.detail, "error");
+    },
+    pong() {},
+  };
+
+  function connect() {
+    socket = new WebSocket(wsUrl());
+    socket.addEventListener("open", () => {
+      retryDelay = 500;
+      showBanner("");
+      // Resume every answer still being written, from the last piece shown.
+      list.querySelectorAll('[data-status="queued"], [data-status="streaming"]').forEach((li) => {
+        const id = li.dataset.generationId;
+        if (!id) return;
+        if (!lastSeq.has(id)) lastSeq.set(id, 0);
+        setActive(id);
+        socket.send(JSON.stringify({ type: "resume", generation_id: id, after_seq: lastSeq.get(id) }));
+      });
+      for (const [clientId, text] of outbox) {
+        socket.send(JSON.stringify({ type: "user.message", text, client_id: clientId }));
+      }
+    });
+    socket.addEventListener("message", (frame) => {
+      let event;
+      try { event = JSON.parse(frame.data); } catch { return; }
+      (handlers[event.type] || (() => {}))(event);
+    });
+    socket.addEventListener("close", (closed) => {
+      if (closed.code === 4401 || closed.code === 4403) {
+        showBanner("This conversation can't be opened here. Please reload the page.", "error");
+        return;
+      }
+      showBanner("Connection lost. Reconnecting…", "warning");
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 8000);
+    });
+  }
+
+  function send() {
+    const text = input.value.trim();
+    if (!text || active) return;
+    const clientId = (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random()}`;
+    outbox.set(clientId, text);
+    bubble({ id: `pending-${clientId}`, role: "user", text, status: "done", client_id: clientId })
+      .dataset.clientId = clientId;
+    input.value = "";
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "user.message", text, client_id: clientId }));
+    } else {
+      showBanner("Not connected: your message will be sent when the connection is back.", "warning");
+    }
+  }
+
+  form.addEventListener("submit", (e) => { e.preventDefault(); send(); });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+  });
+  stopButton.addEventListener("click", () => {
+    if (active && socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "cancel", generation_id: active }));
+    }
+  });
+  document.body.addEventListener("htmx:afterSwap", () => list.lastElementChild?.scrollIntoView({ block: "end" }));
+
+  connect();
+})();

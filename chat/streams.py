@@ -1,0 +1,114 @@
+"""The Redis Stream of one generation: coalesced deltas, then one final event.
+
+Entry ids are `0-<seq>` (Redis numbers them for us with `0-*`), so a client that
+reconnects after `seq` N reads from id `0-N` and gets exactly what it missed.
+"""
+
+import json
+from typing import Any, Literal, TypedDict
+
+from django.conf import settings
+
+from webapp.redis import redis_key, redis_sync
+
+
+class DeltaEvent(TypedDict):
+    type: Literal["generation.delta"]
+    generation_id: str
+    seq: int
+    text: str
+
+
+class DoneEvent(TypedDict, total=False):
+    type: Literal["generation.done"]
+    generation_id: str
+    seq: int
+    status: str
+    usage: dict[str, int]
+    text: str  # only when replayed from the database after the stream expired
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["generation.error"]
+    generation_id: str
+    seq: int
+    code: str
+    detail: str
+
+
+StreamEvent = DeltaEvent | DoneEvent | ErrorEvent
+
+
+def stream_key(generation_id: object) -> str:
+    return redis_key("gen", generation_id)
+
+
+def cancel_key(generation_id: object) -> str:
+    return redis_key("gen", generation_id, "cancel")
+
+
+def stream_append(generation_id: object, fields: dict[str, str]) -> int:
+    """Append one entry and return its seq."""
+    key = stream_key(generation_id)
+    client = redis_sync()
+    pipe = client.pipeline()
+    pipe.xadd(key, fields, id="0-*")  # type: ignore[arg-type]
+    pipe.expire(key, settings.GENERATION_STREAM_TTL)
+    entry_id, _ = pipe.execute()
+    return int(entry_id.split("-")[1])
+
+
+def stream_delta(generation_id: object, text: str) -> int:
+    return stream_append(generation_id, {"kind": "delta", "text": text})
+
+
+def stream_done(generation_id: object, status: str, usage: dict[str, int]) -> int:
+    return stream_append(
+        generation_id, {"kind": "done", "status": status, "usage": json.dumps(usage)}
+    )
+
+
+def stream_error(generation_id: object, code: str, detail: str) -> int:
+    return stream_append(generation_id, {"kind": "error", "code": code, "detail": detail})
+
+
+def stream_text(generation_id: object) -> str:
+    """All delta text written so far: what a dead worker had streamed."""
+    entries = redis_sync().xrange(stream_key(generation_id))
+    return "".join(fields.get("text", "") for _, fields in entries if fields.get("kind") == "delta")
+
+
+def stream_event(generation_id: str, entry_id: str, fields: dict[str, Any]) -> StreamEvent:
+    """Turn a stream entry into the socket event a client receives."""
+    seq = int(entry_id.split("-")[1])
+    kind = fields.get("kind")
+    if kind == "delta":
+        return {
+            "type": "generation.delta",
+            "generation_id": generation_id,
+            "seq": seq,
+            "text": fields["text"],
+        }
+    if kind == "done":
+        return {
+            "type": "generation.done",
+            "generation_id": generation_id,
+            "seq": seq,
+            "status": fields["status"],
+            "usage": json.loads(fields["usage"]),
+        }
+    return {
+        "type": "generation.error",
+        "generation_id": generation_id,
+        "seq": seq,
+        "code": fields.get("code", "error"),
+        "detail": fields.get("detail", ""),
+    }
+
+
+def cancel_request(generation_id: object) -> None:
+    redis_sync().set(cancel_key(generation_id), "1", ex=settings.GENERATION_STREAM_TTL)
+
+
+def cancel_requested(generation_id: object) -> bool:
+    return bool(redis_sync().exists(cancel_key(generation_id)))

@@ -1,0 +1,14 @@
+from celery import shared_task
+
+from chat import runner
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def generation_run(self, generation_id: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        runner.generation_execute(generation_id)
+    except runner.RetryLater as exc:
+        if self.request.retries >= self.max_retries:
+            runner.generation_give_up(generation_id, str(exc))
+            return
+        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc

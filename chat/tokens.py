@@ -1,0 +1,21 @@
+"""Signed conversation tokens: each one opens exactly one conversation, for a limited time."""
+
+import uuid
+
+from django.conf import settings
+from django.core import signing
+
+_SALT = "chat.conversation"
+
+
+def conversation_token_issue(conversation_id: uuid.UUID) -> str:
+    return signing.dumps({"c": str(conversation_id)}, salt=_SALT, compress=False)
+
+
+def conversation_token_read(token: str) -> uuid.UUID | None:
+    """The conversation a token opens, or None when forged, malformed or expired."""
+    try:
+        payload = signing.loads(token, salt=_SALT, max_age=settings.CONVERSATION_TOKEN_MAX_AGE)
+        return uuid.UUID(payload["c"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""Model inference, free of Django: backends behind one small protocol, prompts, coalescing."""

@@ -1,0 +1,118 @@
+"""vLLM's in-process async engine (AsyncLLM), for a dedicated GPU worker queue.
+
+The engine lives on an event loop in a background thread; `stream` bridges its async
+generator to the worker's plain iterator through a queue.
+"""
+
+import asyncio
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from inference.base import (
+    BackendUnavailable,
+    ChatMessage,
+    Delta,
+    GenerationParams,
+    Health,
+    InvalidRequest,
+    Usage,
+)
+
+_END = object()
+
+
+class VllmEngineBackend:
+    def __init__(
+        self,
+        *,
+        vllm_model: str,
+        n_ctx: int = 4096,
+        vllm_gpu_memory_utilization: float = 0.85,
+        **_: object,
+    ) -> None:
+        try:
+            from vllm.engine.arg_utils import AsyncEngineArgs
+            from vllm.v1.engine.async_llm import AsyncLLM
+        except ImportError as exc:
+            raise BackendUnavailable(f"vLLM is not installed: {exc}") from exc
+        if not vllm_model:
+            raise BackendUnavailable("VLLM_MODEL names no model directory")
+        self.model_name = vllm_model
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name="vllm-loop", daemon=True).start()
+        args = AsyncEngineArgs(
+            model=vllm_model,
+            max_model_len=n_ctx,
+            gpu_memory_utilization=vllm_gpu_memory_utilization,
+        )
+
+        async def build() -> tuple[Any, Any]:
+            engine = AsyncLLM.from_engine_args(args)
+            return engine, await engine.get_tokenizer()
+
+        self._engine, self._tokenizer = self._run(build())
+
+    def _run(self, coro: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, request_id: str
+    ) -> Iterator[Delta]:
+        """Stream a chat completion rendered with the model's own chat template."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        prompt = self._tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        if self.count_tokens(prompt) + params.max_tokens > self._engine.model_config.max_model_len:
+            raise InvalidRequest("the prompt and answer do not fit the model's context")
+        sampling = SamplingParams(
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            repetition_penalty=params.repeat_penalty,
+            seed=params.seed,
+            stop=list(params.stop) or None,
+            output_kind=RequestOutputKind.DELTA,
+        )
+        outputs: queue.Queue[Any] = queue.Queue()
+
+        async def pump() -> None:
+            try:
+                async for output in self._engine.generate(prompt, sampling, request_id):
+                    outputs.put(output)
+            except Exception as exc:  # handed to the worker thread below
+                outputs.put(exc)
+            finally:
+                outputs.put(_END)
+
+        asyncio.run_coroutine_threadsafe(pump(), self._loop)
+        prompt_tokens = completion = 0
+        finish: str | None = None
+        while (item := outputs.get()) is not _END:
+            if isinstance(item, Exception):
+                raise BackendUnavailable(f"vLLM engine failed: {item}") from item
+            prompt_tokens = len(item.prompt_token_ids or ()) or prompt_tokens
+            for completion_output in item.outputs:
+                completion += len(completion_output.token_ids)
+                finish = completion_output.finish_reason or finish
+                if completion_output.text:
+                    yield Delta(text=completion_output.text)
+        yield Delta(usage=Usage(prompt_tokens, completion), finish_reason=finish)
+
+    def abort(self, request_id: str) -> None:
+        """Abort in the engine; its generator then ends and `stream` returns."""
+        self._run(self._engine.abort(request_id), timeout=10)
+
+    def health(self) -> Health:
+        try:
+            self._run(self._engine.check_health(), timeout=5)
+        except Exception as exc:
+            return Health(ok=False, model=self.model_name, detail=str(exc))
+        return Health(ok=True, model=self.model_name)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))

@@ -1,0 +1,26 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from sites.services import site_default_ensure
+
+
+class Command(BaseCommand):
+    help = "Create the default site and, on a fresh install, an admin login (printed once)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, username: str, **options):  # type: ignore[no-untyped-def]
+        site = site_default_ensure()
+        users = get_user_model()
+        if users.objects.filter(is_superuser=True).exists():
+            self.stdout.write(f"Site '{site.slug}' ready; admin login already exists.")
+            return
+        password = secrets.token_urlsafe(12)
+        users.objects.create_superuser(username=username, email="", password=password)
+        self.stdout.write(
+            f"Site '{site.slug}' ready. Admin login created: {username} / {password} "
+            "(shown once; change it in the admin)."
+        )

@@ -1,0 +1,20 @@
+from django.db import models
+
+
+class Site(models.Model):
+    """A tenant: one company's assistant. Every conversation belongs to exactly one."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    allowed_origins = models.TextField(
+        blank=True, help_text="Origins (https://example.com) that may embed the chat, one a line."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def origin_list(self) -> list[str]:
+        return [
+            line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()
+        ]

