@@ -3,12 +3,14 @@
 No database transaction is open while the model generates; the text is written once.
 """
 
+import contextlib
 import logging
 import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,6 +25,7 @@ from inference.base import (
     ChatMessage,
     GenerationParams,
     RetryableBackendError,
+    Usage,
 )
 from inference.coalesce import Coalescer
 from inference.prompt import prompt_fit
@@ -98,6 +101,18 @@ def generation_execute(generation_id: uuid.UUID | str) -> None:
         _generation_stream(generation)
 
 
+@dataclass
+class StreamResult:
+    status: str = Generation.Status.DONE
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    first_token_at: datetime | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 def _generation_stream(generation: Generation) -> None:
     started = time.monotonic()
     try:
@@ -106,72 +121,79 @@ def _generation_stream(generation: Generation) -> None:
     except BackendError as exc:
         _settle_failed(generation, "", exc.code, str(exc))
         return
+    result = StreamResult()
+    try:
+        _relay_deltas(generation, backend, messages, result)
+    except RetryableBackendError as exc:
+        if not result.parts and Generation.objects.filter(
+            id=generation.id, status=Generation.Status.STREAMING
+        ).update(status=Generation.Status.QUEUED, started_at=None):
+            raise RetryLater(str(exc)) from exc
+        _settle_failed(generation, result.text, exc.code, str(exc))
+        return
+    except BackendError as exc:
+        _settle_failed(generation, result.text, exc.code, str(exc))
+        return
+    except Exception:
+        log.exception("generation %s crashed", generation.id)
+        _settle_failed(generation, result.text, "internal_error", "The assistant failed.")
+        return
+    _settle_done(generation, result, dropped, started)
+
+
+def _relay_deltas(
+    generation: Generation, backend: Backend, messages: list[ChatMessage], result: StreamResult
+) -> None:
+    """Stream from the backend into the generation's Redis Stream, coalesced, until the
+    end or a cancel (checked every CANCEL_CHECK_SECONDS, then the backend is aborted)."""
     params = GenerationParams(
         max_tokens=settings.GENERATION_MAX_TOKENS, temperature=settings.GENERATION_TEMPERATURE
     )
     coalescer = Coalescer(settings.COALESCE_MS, settings.COALESCE_TOKENS)
-    parts: list[str] = []
-    usage = None
-    first_token_at = None
-    status = Generation.Status.DONE
-    next_cancel_check = 0.0
     request_id = str(generation.id)
-    try:
-        for delta in backend.stream(messages, params, request_id):
+    next_cancel_check = 0.0
+    with contextlib.closing(backend.stream(messages, params, request_id)) as deltas:
+        for delta in deltas:
             if delta.text:
-                if first_token_at is None:
-                    first_token_at = timezone.now()
-                parts.append(delta.text)
+                result.first_token_at = result.first_token_at or timezone.now()
+                result.parts.append(delta.text)
                 if chunk := coalescer.push(delta.text):
                     streams.stream_delta(generation.id, chunk)
-            usage = delta.usage or usage
+            result.usage = delta.usage or result.usage
             if time.monotonic() >= next_cancel_check:
                 next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
                 if streams.cancel_requested(generation.id):
                     backend.abort(request_id)
-                    status = Generation.Status.CANCELLED
+                    result.status = Generation.Status.CANCELLED
                     break
-    except RetryableBackendError as exc:
-        if not parts and Generation.objects.filter(
-            id=generation.id, status=Generation.Status.STREAMING
-        ).update(status=Generation.Status.QUEUED, started_at=None):
-            raise RetryLater(str(exc)) from exc
-        _settle_failed(generation, "".join(parts), exc.code, str(exc))
-        return
-    except BackendError as exc:
-        _settle_failed(generation, "".join(parts), exc.code, str(exc))
-        return
-    except Exception:
-        log.exception("generation %s crashed", generation.id)
-        _settle_failed(generation, "".join(parts), "internal_error", "The assistant failed.")
-        return
     if rest := coalescer.flush():
         streams.stream_delta(generation.id, rest)
-    _settle_done(generation, status, "".join(parts), usage, first_token_at, dropped, started)
 
 
-def _settle_done(generation, status, text, usage, first_token_at, dropped, started) -> None:  # type: ignore[no-untyped-def]
-    usage_fields = {
-        "prompt_tokens": usage.prompt_tokens if usage else 0,
-        "completion_tokens": usage.completion_tokens if usage else 0,
+def _settle_done(
+    generation: Generation, result: StreamResult, dropped: int, started: float
+) -> None:
+    usage = {
+        "prompt_tokens": result.usage.prompt_tokens if result.usage else 0,
+        "completion_tokens": result.usage.completion_tokens if result.usage else 0,
     }
     if not generation_finish(
         generation=generation,
-        status=status,
-        text=text,
-        first_token_at=first_token_at,
+        status=result.status,
+        text=result.text,
+        first_token_at=result.first_token_at,
         dropped_messages=dropped,
-        prompt_tokens=usage_fields["prompt_tokens"],
-        completion_tokens=usage_fields["completion_tokens"],
+        prompt_tokens=usage["prompt_tokens"],
+        completion_tokens=usage["completion_tokens"],
     ):
         log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
         return
-    streams.stream_done(generation.id, status, usage_fields)
+    streams.stream_done(generation.id, result.status, usage)
     metrics.generation_observe(
-        status=status,
+        status=result.status,
         queued_at=generation.queued_at,
-        first_token_at=first_token_at,
-        completion_tokens=usage_fields["completion_tokens"],
+        first_token_at=result.first_token_at,
+        completion_tokens=usage["completion_tokens"],
         streaming_seconds=time.monotonic() - started,
     )
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from inference.base import (
+    BackendError,
     BackendUnavailable,
     ChatMessage,
     Delta,
@@ -74,7 +75,6 @@ class OpenAICompatibleBackend:
                 top_p=params.top_p,
                 seed=params.seed,
                 stop=list(params.stop) or None,
-                extra_headers={"X-Request-Id": request_id},
                 # vLLM and llama.cpp's server read this; others ignore it.
                 extra_body={"repetition_penalty": params.repeat_penalty},
             )
@@ -109,6 +109,9 @@ class OpenAICompatibleBackend:
             with self._lock:
                 self._streams.pop(request_id, None)
                 self._aborted.discard(request_id)
+        if finish is None:
+            # Some servers (llama.cpp's) end the stream silently when a request fails.
+            raise BackendError("the server closed the stream before the answer finished")
         yield Delta(usage=usage or Usage(0, pieces), finish_reason=finish)
 
     def abort(self, request_id: str) -> None:

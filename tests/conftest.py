@@ -1,0 +1,153 @@
+"""Fixtures that start real processes: a Celery worker and an ASGI server on the test database."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from webapp.redis import redis_sync
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_env(db_name: str, **extra: str) -> dict[str, str]:
+    url = f"postgres://postgres@127.0.0.1:5432/{db_name}"
+    return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings", **extra}
+
+
+class WorkerProcess:
+    """A real `celery worker` on this run's chat queue; tests may kill and restart it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        hostname = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "celery"),
+                "-A",
+                "webapp",
+                "worker",
+                "-P",
+                "solo",
+                "-Q",
+                settings.CHAT_QUEUE,
+                "-n",
+                hostname,
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        key = f"{settings.REDIS_KEY_PREFIX}:worker:{hostname}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            raw = redis_sync().get(key)
+            if raw and '"model_ok": true' in raw:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"worker did not start; see {self.log_path}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def test_db_name(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> str:
+    from django.db import connection
+
+    return str(connection.settings_dict["NAME"])
+
+
+@pytest.fixture(scope="session")
+def _worker(test_db_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(
+        process_env(test_db_name), tmp_path_factory.mktemp("logs") / "worker.log"
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(_worker: WorkerProcess) -> WorkerProcess:
+    """The run's worker, restarted first if an earlier test killed it."""
+    if not _worker.alive():
+        _worker.start()
+    return _worker
+
+
+@pytest.fixture(scope="session")
+def asgi_server(test_db_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """daphne serving the real ASGI app on a free port; yields its base URL."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("logs") / "web.log").open("ab")
+    proc = subprocess.Popen(
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "webapp.asgi:application"],
+        cwd=ROOT,
+        env=process_env(test_db_name),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{base}/healthz", timeout=2)
+                break
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_cleanup() -> Iterator[None]:
+    yield
+    client = redis_sync()
+    for prefix in (settings.REDIS_KEY_PREFIX,):
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])

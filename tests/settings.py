@@ -1,0 +1,17 @@
+"""Test settings: the real services of the machine, with names private to this run."""
+
+import os
+import uuid
+
+RUN_ID = os.environ.setdefault("HELPLINE_TEST_RUN", uuid.uuid4().hex[:8])
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpline")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("REDIS_KEY_PREFIX", f"helpline-test-{RUN_ID}")
+os.environ.setdefault("CELERY_QUEUE_SUFFIX", f"-test-{RUN_ID}")
+os.environ.setdefault("INFERENCE_MODEL", "smollm2-135m-instruct")
+os.environ.setdefault("GENERATION_STALE_SECONDS", "3")
+os.environ.setdefault("GENERATION_HEARTBEAT_SECONDS", "0.5")
+
+from webapp.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
