@@ -34,6 +34,7 @@ from webapp import metrics
 log = logging.getLogger(__name__)
 WORKER_NAME = f"{socket.gethostname()}:{threading.get_ident()}"
 CANCEL_CHECK_SECONDS = 0.05
+ABORT_GRACE_SECONDS = 2.0
 
 
 class RetryLater(Exception):
@@ -152,20 +153,26 @@ def _relay_deltas(
     coalescer = Coalescer(settings.COALESCE_MS, settings.COALESCE_TOKENS)
     request_id = str(generation.id)
     next_cancel_check = 0.0
+    aborted_at: float | None = None
     with contextlib.closing(backend.stream(messages, params, request_id)) as deltas:
         for delta in deltas:
+            result.usage = delta.usage or result.usage
+            if aborted_at is not None:
+                # Drain to the backend's final usage, but never wait long for it.
+                if time.monotonic() - aborted_at > ABORT_GRACE_SECONDS:
+                    break
+                continue
             if delta.text:
                 result.first_token_at = result.first_token_at or timezone.now()
                 result.parts.append(delta.text)
                 if chunk := coalescer.push(delta.text):
                     streams.stream_delta(generation.id, chunk)
-            result.usage = delta.usage or result.usage
             if time.monotonic() >= next_cancel_check:
                 next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
                 if streams.cancel_requested(generation.id):
                     backend.abort(request_id)
                     result.status = Generation.Status.CANCELLED
-                    break
+                    aborted_at = time.monotonic()
     if rest := coalescer.flush():
         streams.stream_delta(generation.id, rest)
 

@@ -11,6 +11,7 @@ os.environ.setdefault("CELERY_QUEUE_SUFFIX", f"-test-{RUN_ID}")
 os.environ.setdefault("INFERENCE_MODEL", "smollm2-135m-instruct")
 os.environ.setdefault("GENERATION_STALE_SECONDS", "3")
 os.environ.setdefault("GENERATION_HEARTBEAT_SECONDS", "0.5")
+os.environ.setdefault("GENERATION_MAX_TOKENS", "300")
 
 from webapp.settings import *  # noqa: E402, F403
 
