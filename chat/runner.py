@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from chat import streams
@@ -86,10 +87,13 @@ class Heartbeat:
         self.stop.set()
 
     def _beat(self) -> None:
-        while not self.stop.wait(settings.GENERATION_HEARTBEAT_SECONDS):
-            Generation.objects.filter(
-                id=self.generation_id, status=Generation.Status.STREAMING
-            ).update(heartbeat_at=timezone.now())
+        try:
+            while not self.stop.wait(settings.GENERATION_HEARTBEAT_SECONDS):
+                Generation.objects.filter(
+                    id=self.generation_id, status=Generation.Status.STREAMING
+                ).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def generation_execute(generation_id: uuid.UUID | str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from inference.base import Backend
 
 _lock = threading.Lock()
-_backends: dict[str, Backend] = {}
+_backends: dict[tuple[str, str], Backend] = {}
 
 
 def backend_class(path: str) -> type:
@@ -18,15 +18,16 @@ def backend_class(path: str) -> type:
 
 
 def backend_get(path: str, options: dict[str, Any]) -> Backend:
-    """Return the process-wide backend for `path`, building it on first use."""
+    """Return the process-wide backend for `path` and `options`, building it on first use."""
+    key = (path, repr(sorted(options.items())))
     with _lock:
-        backend = _backends.get(path)
+        backend = _backends.get(key)
         if backend is None:
             backend = backend_class(path)(**options)
-            _backends[path] = backend
+            _backends[key] = backend
         return backend
 
 
 def backend_loaded(path: str) -> Backend | None:
-    """The backend if this process has built it already, without building it."""
-    return _backends.get(path)
+    """A backend of `path` this process has built already, without building one."""
+    return next((b for (p, _), b in _backends.items() if p == path), None)
