@@ -9,8 +9,10 @@ from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
+from django.db import connection
 
 from chat.engine import engine_backend
+from chat.services import generation_reap
 from inference.registry import backend_loaded
 from webapp.redis import redis_key, redis_sync
 
@@ -50,8 +52,15 @@ def _announce_once(hostname: str, holder: dict[str, str]) -> None:
 
 
 def _announce(hostname: str, holder: dict[str, str]) -> None:
+    """Every few seconds: say this worker is alive, and settle generations of dead ones."""
     while not _stop.is_set():
         _announce_once(hostname, holder)
+        try:
+            generation_reap()
+        except Exception:
+            log.exception("could not reap stale generations")
+        finally:
+            connection.close()
         _stop.wait(BEAT_SECONDS)
 
 
