@@ -28,24 +28,31 @@ class Conversation(models.Model):
         return self.title or f"Conversation {str(self.id)[:8]}"
 
 
+class AnswerStatus(models.TextChoices):
+    """The life of an answer; a message shows the status of the generation writing it."""
+
+    QUEUED = "queued"
+    STREAMING = "streaming"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        STREAMING = "streaming"
-        DONE = "done"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = AnswerStatus
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     text = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
+    status = models.CharField(
+        max_length=16, choices=AnswerStatus.choices, default=AnswerStatus.DONE
+    )
     # Set by the client so that a message re-sent after a reconnect is stored once.
     client_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -67,12 +74,7 @@ class Message(models.Model):
 class Generation(models.Model):
     """One run of the model that writes one assistant message, with its timings."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        STREAMING = "streaming"
-        DONE = "done"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = AnswerStatus
 
     FINAL = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
@@ -82,7 +84,7 @@ class Generation(models.Model):
     )
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="generation")
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+        max_length=16, choices=AnswerStatus.choices, default=AnswerStatus.QUEUED, db_index=True
     )
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,6 @@
 """The backend protocol every inference engine implements, and the errors it may raise."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypedDict
 
@@ -48,7 +48,7 @@ class Backend(Protocol):
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, request_id: str
-    ) -> Iterator[Delta]: ...
+    ) -> Generator[Delta, None, None]: ...
 
     def abort(self, request_id: str) -> None: ...
 

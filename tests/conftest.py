@@ -30,6 +30,17 @@ def process_env(db_name: str, **extra: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings", **extra}
 
 
+def wait_until_answering(url: str, timeout: float = 60) -> None:
+    """Poll `url` until the server behind it answers at all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url, timeout=2)
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing answered at {url} within {timeout} s")
+
+
 class WorkerProcess:
     """A real `celery worker` on this run's chat queue; tests may kill and restart it."""
 
@@ -131,12 +142,7 @@ def asgi_server(test_db_name: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            time.sleep(0.2)
+        wait_until_answering(f"{base}/healthz")  # 503 is an answer: the server is up
         yield base
     finally:
         proc.terminate()

@@ -1,7 +1,7 @@
 """A real model on the CPU through llama.cpp: the embedded default."""
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any, cast
 
 from inference.base import (
@@ -48,7 +48,7 @@ class LlamaCppBackend:
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, request_id: str
-    ) -> Iterator[Delta]:
+    ) -> Generator[Delta, None, None]:
         """Stream a chat completion; the last delta carries the usage."""
         aborted = self._aborts.setdefault(request_id, threading.Event())
         try:
@@ -62,7 +62,7 @@ class LlamaCppBackend:
 
     def _stream_locked(
         self, messages: Sequence[ChatMessage], params: GenerationParams, aborted: threading.Event
-    ) -> Iterator[Delta]:
+    ) -> Generator[Delta, None, None]:
         try:
             chunks = self._llm.create_chat_completion(
                 messages=list(messages),  # type: ignore[arg-type]

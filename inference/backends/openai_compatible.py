@@ -2,7 +2,7 @@
 llama.cpp's server. Closing the HTTP stream is how such servers learn of an abort."""
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, cast
 
 from inference.base import (
@@ -62,7 +62,7 @@ class OpenAICompatibleBackend:
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, request_id: str
-    ) -> Iterator[Delta]:
+    ) -> Generator[Delta, None, None]:
         """Stream a chat completion; the last delta carries the server's usage."""
         response = self._call(
             lambda: self._client.chat.completions.create(

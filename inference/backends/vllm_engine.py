@@ -7,7 +7,7 @@ generator to the worker's plain iterator through a queue.
 import asyncio
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from inference.base import (
@@ -59,7 +59,7 @@ class VllmEngineBackend:
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, request_id: str
-    ) -> Iterator[Delta]:
+    ) -> Generator[Delta, None, None]:
         """Stream a chat completion rendered with the model's own chat template."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind

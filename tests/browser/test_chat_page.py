@@ -44,7 +44,7 @@ def page(browser: Browser, tmp_path) -> Iterator[Page]:
 
 
 def sign_in(page: Page, base: str) -> None:
-    UserFactory(username="agent")
+    UserFactory.create(username="agent")
     page.goto(f"{base}/")
     page.get_by_label("Username").fill("agent")
     page.get_by_label("Password").fill("secret-pass-123")

@@ -19,7 +19,7 @@ def test_create_returns_id_token_and_socket_path(client):
 
 
 def test_create_on_a_named_site(client):
-    site = SiteFactory(slug="acme")
+    site = SiteFactory.create(slug="acme")
     body = create(client, b'{"site": "acme"}').json()
     assert site.conversations.filter(id=body["id"]).exists()
     assert create(client, b'{"site": "nope"}').status_code == 404
@@ -40,5 +40,5 @@ def test_messages_need_the_conversations_own_token(client):
     assert client.get(url).status_code == 401
     forged = body["token"][:-4] + "abcd"
     assert client.get(url, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
-    other = conversation_token_issue(ConversationFactory().id)
+    other = conversation_token_issue(ConversationFactory.create().id)
     assert client.get(url, headers={"Authorization": f"Bearer {other}"}).status_code == 404

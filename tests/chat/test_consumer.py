@@ -28,7 +28,7 @@ async def connect(conversation_id, token=None, headers=None, user=None):
 async def open_conversation(**kwargs):
     from channels.db import database_sync_to_async
 
-    conversation = await database_sync_to_async(ConversationFactory)(**kwargs)
+    conversation = await database_sync_to_async(ConversationFactory.create)(**kwargs)
     token = conversation_token_issue(conversation.id)
     communicator, connected, _ = await connect(conversation.id, token)
     assert connected
@@ -47,7 +47,7 @@ async def test_a_token_opens_only_its_own_conversation():
 
     _, token, ok = await open_conversation()
     await ok.disconnect()
-    third = await database_sync_to_async(ConversationFactory)()
+    third = await database_sync_to_async(ConversationFactory.create)()
     _, connected, _ = await connect(third.id, token)
     assert not connected
 
@@ -55,8 +55,8 @@ async def test_a_token_opens_only_its_own_conversation():
 async def test_origins_other_than_this_host_or_the_sites_are_refused():
     from channels.db import database_sync_to_async
 
-    site = await database_sync_to_async(SiteFactory)(allowed_origins="https://shop.example")
-    conversation = await database_sync_to_async(ConversationFactory)(site=site)
+    site = await database_sync_to_async(SiteFactory.create)(allowed_origins="https://shop.example")
+    conversation = await database_sync_to_async(ConversationFactory.create)(site=site)
     token = conversation_token_issue(conversation.id)
 
     def headers(origin):
@@ -79,7 +79,7 @@ async def test_the_owner_opens_the_socket_with_the_session_and_others_cannot():
     from channels.db import database_sync_to_async
 
     owner, stranger = await database_sync_to_async(UserFactory.create_batch)(2)
-    conversation = await database_sync_to_async(ConversationFactory)(owner=owner)
+    conversation = await database_sync_to_async(ConversationFactory.create)(owner=owner)
     communicator, connected, _ = await connect(conversation.id, user=owner)
     assert connected
     await communicator.disconnect()

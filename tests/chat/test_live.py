@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ class Chat:
         body = httpx.post(f"{base}/api/v1/conversations", json={}, timeout=10).json()
         self.id, self.token = body["id"], body["token"]
         self.ws_url = base.replace("http", "ws", 1) + body["ws_url"]
-        self.ws = None
+        self.ws: Any = None
 
     async def open(self):
         self.ws = await websockets.connect(self.ws_url, open_timeout=10)
@@ -104,7 +105,8 @@ async def test_stop_keeps_the_partial_answer_as_cancelled(asgi_server, worker):
     stored = chat.stored()[-1]
     assert stored["status"] == "cancelled"
     assert stored["text"] == "".join(deltas[s] for s in sorted(deltas))
-    assert 0 < done["usage"]["completion_tokens"] < 400
+    # It stopped well before the 300-token limit it would otherwise reach.
+    assert 0 < done["usage"]["completion_tokens"] < 300
     await chat.ws.close()
 
 

@@ -23,7 +23,7 @@ def converse(conversation, turns):
 
 
 def test_the_prompt_carries_the_earlier_turns_in_order():
-    conversation = ConversationFactory()
+    conversation = ConversationFactory.create()
     converse(conversation, [("user", "My name is Zed."), ("assistant", "Nice to meet you, Zed!")])
     generation = message_post(conversation=conversation, text="What is my name?").generation
     messages, dropped = prompt_build(generation, engine_backend())
@@ -35,7 +35,7 @@ def test_the_prompt_carries_the_earlier_turns_in_order():
 
 @override_settings(GENERATION_CONTEXT_TOKENS=700, GENERATION_MAX_TOKENS=300)
 def test_a_long_history_drops_the_oldest_whole_turns():
-    conversation = ConversationFactory()
+    conversation = ConversationFactory.create()
     converse(
         conversation,
         [
@@ -56,7 +56,7 @@ def test_a_long_history_drops_the_oldest_whole_turns():
 
 
 def test_a_generation_runs_in_the_worker_and_is_written_once():
-    generation = message_post(conversation=ConversationFactory(), text="Say hi.").generation
+    generation = message_post(conversation=ConversationFactory.create(), text="Say hi.").generation
     generation_execute(generation.id)
     generation.refresh_from_db()
     generation.message.refresh_from_db()
@@ -96,7 +96,7 @@ def overloaded_server() -> Iterator[str]:
 def test_an_overloaded_backend_puts_the_generation_back_in_the_queue(overloaded_server, settings):
     settings.INFERENCE_BACKEND = "inference.backends.openai_compatible.OpenAICompatibleBackend"
     settings.INFERENCE_OPTIONS = {"base_url": overloaded_server, "served_model": "busy"}
-    generation = message_post(conversation=ConversationFactory(), text="hi").generation
+    generation = message_post(conversation=ConversationFactory.create(), text="hi").generation
     with pytest.raises(RetryLater):
         generation_execute(generation.id)
     generation.refresh_from_db()
@@ -110,7 +110,7 @@ def test_an_unreachable_backend_fails_the_answer_with_a_clear_error(settings):
         "served_model": "m",
         "timeout": 2,
     }
-    generation = message_post(conversation=ConversationFactory(), text="hi").generation
+    generation = message_post(conversation=ConversationFactory.create(), text="hi").generation
     generation_execute(generation.id)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.FAILED

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_posting_stores_the_message_and_queues_one_answer(django_capture_on_commit_callbacks):
-    conversation = ConversationFactory()
+    conversation = ConversationFactory.create()
     with django_capture_on_commit_callbacks() as callbacks:
         posted = message_post(
             conversation=conversation, text="  Where is my order?  ", client_id="c1"
@@ -36,7 +36,7 @@ def test_posting_stores_the_message_and_queues_one_answer(django_capture_on_comm
 
 
 def test_a_resent_client_id_is_stored_once():
-    conversation = ConversationFactory()
+    conversation = ConversationFactory.create()
     first = message_post(conversation=conversation, text="hello", client_id="same")
     again = message_post(conversation=conversation, text="hello", client_id="same")
     assert not again.created
@@ -45,7 +45,7 @@ def test_a_resent_client_id_is_stored_once():
 
 
 def test_a_second_message_waits_for_the_answer_in_progress():
-    conversation = ConversationFactory()
+    conversation = ConversationFactory.create()
     message_post(conversation=conversation, text="one", client_id="a")
     with pytest.raises(ConversationBusy):
         message_post(conversation=conversation, text="two", client_id="b")
@@ -55,7 +55,7 @@ def test_a_second_message_waits_for_the_answer_in_progress():
     ("text", "code"), [("   ", "empty_message"), ("x" * 9000, "message_too_long")]
 )
 def test_bad_messages_are_refused_and_nothing_is_stored(text, code):
-    conversation = ConversationFactory()
+    conversation = ConversationFactory.create()
     with pytest.raises(ValidationError) as info:
         message_post(conversation=conversation, text=text)
     assert info.value.code == code
@@ -63,7 +63,7 @@ def test_bad_messages_are_refused_and_nothing_is_stored(text, code):
 
 
 def test_a_generation_is_claimed_once():
-    generation = message_post(conversation=ConversationFactory(), text="hi").generation
+    generation = message_post(conversation=ConversationFactory.create(), text="hi").generation
     assert generation_claim(generation.id) is not None
     assert generation_claim(generation.id) is None  # a redelivered task does nothing
     generation.refresh_from_db()
@@ -72,7 +72,7 @@ def test_a_generation_is_claimed_once():
 
 
 def test_a_generation_is_settled_once():
-    generation = message_post(conversation=ConversationFactory(), text="hi").generation
+    generation = message_post(conversation=ConversationFactory.create(), text="hi").generation
     generation_claim(generation.id)
     assert generation_finish(generation=generation, status="done", text="Answer.")
     assert not generation_finish(generation=generation, status="failed", text="other")
@@ -81,7 +81,7 @@ def test_a_generation_is_settled_once():
 
 
 def test_cancelling_a_queued_generation_settles_it_and_tells_the_stream():
-    generation = message_post(conversation=ConversationFactory(), text="hi").generation
+    generation = message_post(conversation=ConversationFactory.create(), text="hi").generation
     generation_cancel(generation=generation)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELLED
@@ -91,11 +91,11 @@ def test_cancelling_a_queued_generation_settles_it_and_tells_the_stream():
 
 @override_settings(GENERATION_STALE_SECONDS=5)
 def test_the_reaper_fails_a_silent_worker_and_keeps_the_streamed_text():
-    generation = message_post(conversation=ConversationFactory(), text="hi").generation
+    generation = message_post(conversation=ConversationFactory.create(), text="hi").generation
     generation_claim(generation.id)
     streams.stream_delta(generation.id, "Partial ")
     streams.stream_delta(generation.id, "answer")
-    alive = message_post(conversation=ConversationFactory(), text="hi").generation
+    alive = message_post(conversation=ConversationFactory.create(), text="hi").generation
     generation_claim(alive.id)
     Generation.objects.filter(id=generation.id).update(
         heartbeat_at=timezone.now() - timedelta(seconds=30)

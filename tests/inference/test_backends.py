@@ -4,15 +4,12 @@ llama_cpp runs the packaged test model in-process; openai_compatible talks to a 
 llama.cpp OpenAI-compatible server process; vllm_engine needs vLLM and a GPU.
 """
 
-import contextlib
 import importlib.util
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 
 from inference.backends.llama_cpp import LlamaCppBackend
@@ -27,7 +24,7 @@ from inference.base import (
     InvalidRequest,
 )
 from inference.models import DEFAULT_MODEL_DIR, model_path
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_answering
 
 TEST_MODEL = "smollm2-135m-instruct"
 N_CTX = 1024
@@ -61,12 +58,7 @@ def llama_server() -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.3)
+        wait_until_answering(f"{base}/models")
         yield base
     finally:
         proc.terminate()

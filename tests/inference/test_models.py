@@ -1,5 +1,6 @@
 import hashlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ def make_part_packages(root: Path, prefix: str, chunks: list[bytes]) -> None:
 
 
 @pytest.fixture
-def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, bytes]:
+def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, bytes]]:
     chunks = [b"GGUF" + bytes(range(200)), b"second part", b"third"]
     make_part_packages(tmp_path / "site", "fakemodelpart", chunks)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
