@@ -5,7 +5,7 @@ reconnects after `seq` N reads from id `0-N` and gets exactly what it missed.
 """
 
 import json
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 from django.conf import settings
 
@@ -74,7 +74,7 @@ def stream_error(generation_id: object, code: str, detail: str) -> int:
 
 def stream_text(generation_id: object) -> str:
     """All delta text written so far: what a dead worker had streamed."""
-    entries = redis_sync().xrange(stream_key(generation_id))
+    entries = cast(list[tuple[str, dict[str, str]]], redis_sync().xrange(stream_key(generation_id)))
     return "".join(fields.get("text", "") for _, fields in entries if fields.get("kind") == "delta")
 
 

@@ -5,7 +5,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
@@ -89,4 +89,6 @@ def on_worker_shutdown(sender: Any = None, **_: Any) -> None:
 def workers_alive() -> list[dict[str, Any]]:
     client = redis_sync()
     keys = list(client.scan_iter(match=worker_key("*"), count=100))
-    return [json.loads(raw) for raw in client.mget(keys) if raw] if keys else []
+    if not keys:
+        return []
+    return [json.loads(raw) for raw in cast(list[str | None], client.mget(keys)) if raw]

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -77,7 +78,7 @@ class WorkerProcess:
         key = f"{settings.REDIS_KEY_PREFIX}:worker:{hostname}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            raw = redis_sync().get(key)
+            raw = cast(str | None, redis_sync().get(key))
             if raw and '"model_ok": true' in raw:
                 return
             if self.proc.poll() is not None:

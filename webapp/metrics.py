@@ -3,7 +3,7 @@ that the web process can expose them; request counts are the web process's own."
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
@@ -80,7 +80,7 @@ class SharedCollector(Collector):
 
         client = redis_sync()
         for name, (doc, buckets) in HISTOGRAMS.items():
-            raw = client.hgetall(redis_key("metrics", name))
+            raw = cast(dict[str, str], client.hgetall(redis_key("metrics", name)))
             counts = [(str(b), float(raw.get(str(b), 0))) for b in buckets]
             counts.append(("+Inf", float(raw.get("+Inf", 0))))
             yield HistogramMetricFamily(
@@ -89,10 +89,11 @@ class SharedCollector(Collector):
         settled = CounterMetricFamily(
             "helpline_generations", "Generations settled, by final status.", labels=["status"]
         )
-        for status, count in client.hgetall(redis_key("metrics", "generations")).items():
+        statuses = cast(dict[str, str], client.hgetall(redis_key("metrics", "generations")))
+        for status, count in statuses.items():
             settled.add_metric([status], float(count))
         yield settled
-        tokens = client.hget(redis_key("metrics", "tokens"), "completion") or 0
+        tokens = cast(str | None, client.hget(redis_key("metrics", "tokens"), "completion")) or 0
         yield CounterMetricFamily(
             "helpline_completion_tokens", "Completion tokens generated.", value=float(tokens)
         )

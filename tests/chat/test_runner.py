@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 import pytest
 from django.test import override_settings
@@ -115,6 +116,6 @@ def test_an_unreachable_backend_fails_the_answer_with_a_clear_error(settings):
     generation.refresh_from_db()
     assert generation.status == Generation.Status.FAILED
     assert generation.error_code == "backend_unavailable"
-    entries = streams.redis_sync().xrange(streams.stream_key(generation.id))
+    entries = cast(list, streams.redis_sync().xrange(streams.stream_key(generation.id)))
     assert entries[-1][1]["kind"] == "error"
     assert "not available" in entries[-1][1]["detail"]
