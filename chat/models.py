@@ -53,6 +53,11 @@ class Message(models.Model):
     status = models.CharField(
         max_length=16, choices=AnswerStatus.choices, default=AnswerStatus.DONE
     )
+    # How an assistant answer was made: "fast_path" (an approved FAQ answer, verbatim),
+    # "grounded" (the model, from retrieved knowledge), "no_answer", or "" (plain model chat).
+    route = models.CharField(max_length=16, blank=True)
+    # Numbered citations of a grounded answer: [{"n", "kind", "id", "title", "excerpt"}].
+    sources = models.JSONField(default=list, blank=True)
     # Set by the client so that a message re-sent after a reconnect is stored once.
     client_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -95,6 +100,8 @@ class Generation(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     dropped_messages = models.PositiveIntegerField(default=0)
+    # What retrieval found for the prompt: {"route", "sources": [...]} (see knowledge.search).
+    context = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_detail = models.TextField(blank=True)
 

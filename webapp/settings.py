@@ -29,6 +29,8 @@ INSTALLED_APPS = [
     "template_partials",
     "sites",
     "chat",
+    "knowledge",
+    "evaluation",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +94,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+# Uploaded documents may be large; the admin refuses bigger ones with a clear message.
+KNOWLEDGE_MAX_UPLOAD_BYTES = env_int("KNOWLEDGE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 STATICFILES_DIRS = [BASE_DIR / "webapp" / "static"]
 WHITENOISE_USE_FINDERS = True
 
@@ -160,6 +166,14 @@ GENERATION_STREAM_TTL = env_int("GENERATION_STREAM_TTL", 3600)
 GENERATION_HEARTBEAT_SECONDS = env_float("GENERATION_HEARTBEAT_SECONDS", 2.0)
 # A streaming generation whose worker has been silent this long is marked failed.
 GENERATION_STALE_SECONDS = env_float("GENERATION_STALE_SECONDS", 20.0)
+
+# --- Knowledge ---------------------------------------------------------------------------
+# Routing thresholds on the best match's cosine similarity (calibrated by `manage.py evaluate
+# faq` on the public sets; each site may override them in the admin).
+KNOWLEDGE_FAST_PATH_THRESHOLD = env_float("KNOWLEDGE_FAST_PATH_THRESHOLD", 0.85)
+KNOWLEDGE_NO_ANSWER_THRESHOLD = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD", 0.5)
+KNOWLEDGE_TOP_PASSAGES = env_int("KNOWLEDGE_TOP_PASSAGES", 3)
+KNOWLEDGE_EMBED_THREADS = env_int("KNOWLEDGE_EMBED_THREADS", 2)
 
 # --- Chat limits -------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 8000)
