@@ -1,4 +1,10 @@
+import secrets
+
 from django.db import models
+
+
+def site_key_new() -> str:
+    return "sk_" + secrets.token_urlsafe(24)
 
 
 class Site(models.Model):
@@ -9,6 +15,9 @@ class Site(models.Model):
     allowed_origins = models.TextField(
         blank=True, help_text="Origins (https://example.com) that may embed the chat, one a line."
     )
+    # Server-to-server key for the site's APIs (`Authorization: Bearer <key>`); never put
+    # it in a web page.
+    secret_key = models.CharField(max_length=64, unique=True, default=site_key_new)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
