@@ -76,6 +76,8 @@ def message_list_api(request: HttpRequest, conversation_id: str) -> JsonResponse
             "text": m.text,
             "status": m.status,
             "created_at": m.created_at.isoformat(),
+            "route": m.route,
+            "sources": m.sources,
         }
         for m in message_list(conversation)
     ]

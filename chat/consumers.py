@@ -10,7 +10,6 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,6 +19,7 @@ from chat.events import CLIENT_EVENTS, FrameError, field_int, field_str, message
 from chat.models import Conversation
 from chat.relay import StreamRelay
 from chat.selectors import conversation_access, generation_get
+from webapp.db import db_async
 
 log = logging.getLogger(__name__)
 CLOSE_FORBIDDEN = 4403
@@ -50,7 +50,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.relays = {}
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        conversation = await database_sync_to_async(conversation_access)(
+        conversation = await db_async(conversation_access)(
             conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"],
             token=(query.get("token") or [None])[0],
             user=self.scope.get("user"),
@@ -108,7 +108,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         text = field_str(event, "text")
         client_id = field_str(event, "client_id", required=False, max_len=64)
         try:
-            posted = await database_sync_to_async(services.message_post)(
+            posted = await db_async(services.message_post)(
                 conversation=self.conversation, text=text, client_id=client_id
             )
         except ValidationError as exc:
@@ -122,16 +122,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             message_created(posted.user_message, client_id),
             message_created(posted.assistant_message),
         ]
-        if not posted.created:  # a re-send: only this socket needs to hear it again
-            for created in events:
-                await self.message_created(created)
-            return
+        # This socket relays the answer at once rather than waiting for the group's echo.
         for created in events:
-            await self.channel_layer.group_send(self.group, {**created, "type": "message.created"})
+            await self.message_created(created)
+        if posted.created:  # other sockets of the conversation (another tab) hear it too
+            for created in events:
+                await self.channel_layer.group_send(
+                    self.group, {**created, "type": "message.created", "sender": self.channel_name}
+                )
 
     async def on_cancel(self, event: dict[str, Any]) -> None:
         generation = await self._generation(field_str(event, "generation_id"))
-        await database_sync_to_async(services.generation_cancel)(generation=generation)
+        await db_async(services.generation_cancel)(generation=generation)
 
     async def on_resume(self, event: dict[str, Any]) -> None:
         generation = await self._generation(field_str(event, "generation_id"))
@@ -144,7 +146,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "pong"})
 
     async def _generation(self, generation_id: str) -> Any:
-        generation = await database_sync_to_async(generation_get)(
+        generation = await db_async(generation_get)(
             conversation=self.conversation, generation_id=generation_id
         )
         if generation is None:
@@ -169,7 +171,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     # Group events (channel layer) -------------------------------------------------------
 
     async def message_created(self, event: dict[str, Any]) -> None:
-        await self.send_json({k: v for k, v in event.items()})
+        if event.get("sender") == self.channel_name:
+            return  # this socket announced it itself already
+        await self.send_json({k: v for k, v in event.items() if k != "sender"})
         generation_id = event["message"].get("generation_id")
         if generation_id and generation_id not in self.relays:
             self._relay_start(generation_id, 0)

@@ -60,5 +60,7 @@ def message_created(message: Message, client_id: str = "") -> dict[str, Any]:
             "created_at": message.created_at.isoformat(),
             "client_id": client_id or message.client_id,
             "generation_id": str(generation.id) if generation else None,
+            "route": message.route,
+            "sources": message.sources,
         },
     }

@@ -4,7 +4,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
@@ -12,6 +11,7 @@ from chat import streams
 from chat.models import Generation
 from chat.selectors import generation_queue_position
 from chat.services import generation_reap
+from webapp.db import db_async
 from webapp.redis import redis_async
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ class StreamRelay:
     async def run(self) -> None:
         key = streams.stream_key(self.generation_id)
         client = redis_async()
-        if not await client.exists(key) and await self._replay_settled():
-            return
+        # Straight to the stream; the database is asked only while it stays quiet.
         last = f"0-{self.after_seq}"
         while True:
             reply = await client.xread({key: last}, count=200, block=BLOCK_MS)
@@ -63,7 +62,7 @@ class StreamRelay:
 
     async def _replay_settled(self) -> bool:
         """The stream expired: send the stored answer of a settled generation, once."""
-        generation, _, _ = await database_sync_to_async(_generation_state)(self.generation_id)
+        generation, _, _ = await db_async(_generation_state)(self.generation_id)
         if generation is None or generation.status not in Generation.FINAL:
             return False
         if generation.status == Generation.Status.FAILED:
@@ -94,9 +93,7 @@ class StreamRelay:
 
     async def _idle(self) -> bool:
         """Nothing new: report the queue position, reap a dead worker. True to stop."""
-        generation, position, stale = await database_sync_to_async(_generation_state)(
-            self.generation_id
-        )
+        generation, position, stale = await db_async(_generation_state)(self.generation_id)
         if generation is None:
             return True
         if generation.status == Generation.Status.QUEUED and position != self._position:
@@ -109,7 +106,7 @@ class StreamRelay:
                 }
             )
         if stale:
-            await database_sync_to_async(_reap)(generation)
+            await db_async(_reap)(generation)
         if generation.status in Generation.FINAL:
             # Settled but nothing reached the stream (it expired or was never written).
             return await self._replay_settled()

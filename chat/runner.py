@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from chat import streams
+from chat.answers import sources_block, sources_cited
 from chat.engine import engine_backend
 from chat.models import Generation, Message
 from chat.services import generation_finish
@@ -56,7 +57,17 @@ def generation_claim(generation_id: uuid.UUID | str) -> Generation | None:
 
 
 def prompt_build(generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
-    """The system prompt and the newest whole turns that fit the context budget."""
+    """The site's system prompt (with the numbered sources of a grounded answer) and the
+    newest whole turns that fit the context budget."""
+    from knowledge.models import PromptTemplate
+    from knowledge.prompts import grounded_render, prompt_active_text
+
+    site = generation.conversation.site
+    system = prompt_active_text(site=site, kind=PromptTemplate.Kind.SYSTEM)
+    sources = generation.context.get("sources") or []
+    if generation.context.get("route") == "grounded" and sources:
+        grounded = prompt_active_text(site=site, kind=PromptTemplate.Kind.GROUNDED)
+        system = f"{system}\n\n{grounded_render(grounded, sources_block(sources))}"
     history: list[ChatMessage] = [
         {"role": m.role, "content": m.text}  # type: ignore[typeddict-item]
         for m in generation.conversation.messages.filter(id__lt=generation.message_id)
@@ -65,10 +76,7 @@ def prompt_build(generation: Generation, backend: Backend) -> tuple[list[ChatMes
     ]
     budget = settings.GENERATION_CONTEXT_TOKENS - settings.GENERATION_MAX_TOKENS - 64
     return prompt_fit(
-        system=settings.SYSTEM_PROMPT,
-        history=history,
-        budget=budget,
-        count_tokens=backend.count_tokens,
+        system=system, history=history, budget=budget, count_tokens=backend.count_tokens
     )
 
 
@@ -193,6 +201,7 @@ def _settle_done(
         status=result.status,
         text=result.text,
         first_token_at=result.first_token_at,
+        sources=sources_cited(result.text, generation.context.get("sources") or []),
         dropped_messages=dropped,
         prompt_tokens=usage["prompt_tokens"],
         completion_tokens=usage["completion_tokens"],

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat import streams
+from chat.answers import AnswerPlan, answer_plan
 from chat.models import Conversation, Generation, Message
 from chat.selectors import generation_active
 from sites.models import Site
@@ -55,27 +56,56 @@ def message_post(*, conversation: Conversation, text: str, client_id: str = "") 
         return posted
     if generation_active(conversation) is not None:
         raise ConversationBusy
+    plan = answer_plan(site=conversation.site, question=text)
     try:
         with transaction.atomic():
             user_message = Message.objects.create(
                 conversation=conversation, role=Message.Role.USER, text=text, client_id=client_id
             )
-            assistant = Message.objects.create(
-                conversation=conversation,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.QUEUED,
-            )
-            generation = Generation.objects.create(conversation=conversation, message=assistant)
+            assistant, generation = _answer_create(conversation, plan)
             if not conversation.title:
                 conversation.title = text[:80]
             conversation.save(update_fields=["title", "updated_at"])
-            transaction.on_commit(lambda: generation_schedule(generation.id))
     except IntegrityError:  # the same client_id raced in from a second socket
         posted = _message_posted_before(conversation, client_id)
         if posted is None:
             raise
         return posted
     return PostedMessage(user_message, assistant, generation, created=True)
+
+
+def _answer_create(conversation: Conversation, plan: AnswerPlan) -> tuple[Message, Generation]:
+    """The assistant message and its generation: settled at once when the plan already has
+    the text (an approved FAQ answer, or no answer), else queued for the model."""
+    ready = bool(plan.text)
+    status = Message.Status.DONE if ready else Message.Status.QUEUED
+    assistant = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=status,
+        text=plan.text,
+        route=plan.route,
+        sources=plan.sources if ready else [],
+    )
+    now = timezone.now()
+    generation = Generation.objects.create(
+        conversation=conversation,
+        message=assistant,
+        status=status,
+        context={"route": plan.route, "sources": plan.sources},
+        **({"started_at": now, "first_token_at": now, "done_at": now} if ready else {}),
+    )
+    if ready:
+        # Connected sockets get it through the same stream as a model's answer.
+        transaction.on_commit(lambda: _stream_ready_answer(generation.id, plan.text))
+    else:
+        transaction.on_commit(lambda: generation_schedule(generation.id))
+    return assistant, generation
+
+
+def _stream_ready_answer(generation_id: uuid.UUID, text: str) -> None:
+    streams.stream_delta(generation_id, text)
+    streams.stream_done(generation_id, Generation.Status.DONE, {})
 
 
 def _message_posted_before(conversation: Conversation, client_id: str) -> PostedMessage | None:
@@ -116,6 +146,7 @@ def generation_finish(
     status: str,
     from_status: str = Generation.Status.STREAMING,
     text: str | None = None,
+    sources: list[dict[str, Any]] | None = None,
     error_code: str = "",
     error_detail: str = "",
     **fields: Any,
@@ -135,6 +166,8 @@ def generation_finish(
         message_fields: dict[str, Any] = {"status": status}
         if text is not None:
             message_fields["text"] = text
+        if sources is not None:
+            message_fields["sources"] = sources
         Message.objects.filter(id=generation.message_id).update(**message_fields)
     return True
 

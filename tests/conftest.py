@@ -62,7 +62,7 @@ class WorkerProcess:
                 "-P",
                 "solo",
                 "-Q",
-                settings.CHAT_QUEUE,
+                f"{settings.CHAT_QUEUE},{settings.BATCH_QUEUE}",
                 "-n",
                 hostname,
                 "--without-mingle",

@@ -1,0 +1,85 @@
+"""How an answer is made: from the site's knowledge when it has any.
+
+A certain FAQ match is answered at once with the approved text (no model call); nothing
+relevant gets an honest "I don't know" with an offer of a human; otherwise the model
+answers from the top passages and FAQ entries, citing them by number.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from sites.models import Site
+
+NO_ANSWER_EN = (
+    "I'm sorry, I couldn't find an answer to that in our help center, and I don't want to "
+    "guess. Would you like me to connect you with a human agent?"
+)
+NO_ANSWER_ZH = (
+    "抱歉，我在帮助中心里没有找到这个问题的答案，不想随意猜测。需要我为您转接人工客服吗？"
+)
+CJK = re.compile(r"[\u3400-\u9fff]")
+CITATION = re.compile(r"\[(\d{1,2})\]")
+EXCERPT_CHARS = 400
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    route: str = ""  # "" (plain chat: the site has no knowledge), fast_path, grounded, no_answer
+    text: str = ""  # the finished answer for fast_path and no_answer
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+def answer_plan(*, site: Site, question: str) -> AnswerPlan:
+    """Decide how to answer `question` on `site`, from its own knowledge."""
+    from knowledge.search import knowledge_available, knowledge_search
+
+    if not knowledge_available(site):
+        return AnswerPlan()
+    result = knowledge_search(site=site, query=question, k=5)
+    if result.route == "fast_path":
+        faq = result.faqs[0]
+        source = {
+            "n": 1,
+            "kind": "faq",
+            "id": faq.faq_id,
+            "title": faq.question,
+            "excerpt": faq.answer[:EXCERPT_CHARS],
+        }
+        return AnswerPlan(route="fast_path", text=faq.answer, sources=[source])
+    if result.route == "no_answer":
+        return AnswerPlan(route="no_answer", text=no_answer_text(question))
+    sources = [
+        {
+            "n": 0,
+            "kind": "passage",
+            "id": p.passage_id,
+            "title": p.document_title,
+            "excerpt": p.text,
+        }
+        for p in result.passages[: settings.KNOWLEDGE_TOP_PASSAGES]
+    ] + [
+        {"n": 0, "kind": "faq", "id": f.faq_id, "title": f.question, "excerpt": f.answer}
+        for f in result.faqs[:2]
+    ]
+    for number, source in enumerate(sources, start=1):
+        source["n"] = number
+    return AnswerPlan(route="grounded", sources=sources)
+
+
+def no_answer_text(question: str) -> str:
+    return NO_ANSWER_ZH if CJK.search(question) else NO_ANSWER_EN
+
+
+def sources_block(sources: list[dict[str, Any]]) -> str:
+    """The numbered sources as the grounded prompt shows them to the model."""
+    return "\n\n".join(f"[{s['n']}] {s['title']}\n{s['excerpt']}" for s in sources)
+
+
+def sources_cited(text: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sources an answer cites as [n], shortened for display; all of them if none is."""
+    cited = {int(n) for n in CITATION.findall(text)}
+    chosen = [s for s in sources if s["n"] in cited] or sources
+    return [{**s, "excerpt": s["excerpt"][:EXCERPT_CHARS]} for s in chosen]

@@ -1,0 +1,282 @@
+"""`evaluate faq`: a converted dataset run through the chat's own retrieval and routing.
+
+The FAQs go into a scratch site made for the run (deleted afterwards), are embedded
+synchronously, and every query goes through `knowledge_search`, the function the chat
+calls. A plain BM25 over the same phrasings, tokenized by the same `tokenize`, runs beside
+it as the baseline.
+"""
+
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+from django.db import transaction
+
+from chat.models import Conversation, Generation
+from evaluation.convert import jsonl_read, ordered_sample, seeded
+from evaluation.metrics import NO_ANSWER, QueryOutcome, run_figures
+from evaluation.models import EvaluationReport
+from knowledge.index import index_forget
+from knowledge.models import FaqEntry, KnowledgeSettings
+from knowledge.search import FaqHit, knowledge_search, route_decide, site_thresholds
+from knowledge.services import faq_embed, faq_import
+from knowledge.text import tokenize
+from sites.models import Site
+from webapp.redis import redis_key, redis_sync
+
+TOP_K = 5
+ANSWER_WAIT_SECONDS = 600
+
+
+class DatasetError(Exception):
+    """The dataset folder is missing a file or holds a row that cannot be used."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    faqs: list[dict[str, Any]]
+    queries: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    fast_path: float | None = None
+    no_answer: float | None = None
+
+
+@dataclass
+class FaqRun:
+    dataset: Dataset
+    outcomes: list[QueryOutcome]
+    figures: dict[str, Any]
+    params: dict[str, Any]
+    report: EvaluationReport | None = None
+
+
+def dataset_load(path: Path) -> Dataset:
+    """Read `faqs.jsonl` and `queries.jsonl`; every query's faq_id must name an FAQ or be null."""
+    try:
+        faqs = list(jsonl_read(path / "faqs.jsonl"))
+        queries = list(jsonl_read(path / "queries.jsonl"))
+    except FileNotFoundError as exc:
+        raise DatasetError(f"missing {exc.filename}") from exc
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"not JSON Lines: {exc}") from exc
+    ids = set()
+    for n, faq in enumerate(faqs, start=1):
+        if not isinstance(faq.get("faq_id"), str | int) or not faq.get("question"):
+            raise DatasetError(f"faqs.jsonl line {n}: needs a faq_id and a question")
+        faq["faq_id"] = str(faq["faq_id"])
+        ids.add(faq["faq_id"])
+    for n, query in enumerate(queries, start=1):
+        faq_id = query.get("faq_id")
+        query["faq_id"] = None if faq_id is None else str(faq_id)
+        if not isinstance(query.get("query"), str) or not query["query"].strip():
+            raise DatasetError(f"queries.jsonl line {n}: needs a query")
+        if query["faq_id"] is not None and query["faq_id"] not in ids:
+            raise DatasetError(f"queries.jsonl line {n}: no FAQ {faq_id!r}")
+    return Dataset(name=path.resolve().name, faqs=faqs, queries=queries)
+
+
+@contextlib.contextmanager
+def scratch_site(thresholds: Thresholds) -> Iterator[Site]:
+    """A site for one run, with its knowledge; deleted with everything in it afterwards."""
+    slug = f"evaluation-{uuid.uuid4().hex[:12]}"
+    site = Site.objects.create(slug=slug, name=f"Evaluation scratch {slug}")
+    if thresholds.fast_path is not None or thresholds.no_answer is not None:
+        KnowledgeSettings.objects.create(
+            site=site,
+            fast_path_threshold=thresholds.fast_path,
+            no_answer_threshold=thresholds.no_answer,
+        )
+    try:
+        yield site
+    finally:
+        with transaction.atomic():
+            Conversation.objects.filter(site=site).delete()  # conversations protect their site
+            site_id = site.id
+            site.delete()
+        index_forget(site_id)
+        redis_sync().delete(
+            redis_key("knowledge", "version", site_id), redis_key("knowledge", "log", site_id)
+        )
+
+
+def faqs_load(site: Site, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Import the FAQs into the site and embed them now; the import's figures."""
+    report = faq_import(site=site, rows=rows, schedule_embedding=False)
+    if report.errors:
+        first = report.errors[0]
+        raise DatasetError(
+            f"{len(report.errors)} FAQ rows refused; row {first.row}: {first.message}"
+        )
+    started = time.perf_counter()
+    vectors = faq_embed(report.embed_ids)
+    return {
+        "faqs": report.created + report.updated + report.unchanged,
+        "vectors": vectors,
+        "embed_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+class Bm25Baseline:
+    """BM25 over every phrasing of the site's FAQs; an FAQ scores its best phrasing."""
+
+    def __init__(self, site: Site) -> None:
+        self.owners: list[str] = []
+        corpus: list[list[str]] = []
+        for faq in FaqEntry.objects.filter(site=site, enabled=True):
+            for phrasing in faq.phrasings():
+                self.owners.append(faq.external_id)
+                corpus.append(tokenize(phrasing) or [""])
+        self.faq_ids = sorted(set(self.owners))
+        column_of = {faq_id: i for i, faq_id in enumerate(self.faq_ids)}
+        self.column = np.array([column_of[o] for o in self.owners], dtype=np.int64)
+        self.index = bm25s.BM25()
+        self.index.index(corpus, show_progress=False)
+
+    def rank(self, query: str, k: int) -> tuple[list[str], list[float], float]:
+        """The k best FAQ ids sharing a term with the query, their scores, and the time in ms."""
+        started = time.perf_counter()
+        tokens = tokenize(query)
+        phrasing_scores = self.index.get_scores(tokens) if tokens else np.zeros(len(self.owners))
+        faq_scores = np.zeros(len(self.faq_ids))
+        np.maximum.at(faq_scores, self.column, phrasing_scores)
+        best = [i for i in np.argsort(-faq_scores, kind="stable")[:k] if faq_scores[i] > 0]
+        elapsed = (time.perf_counter() - started) * 1000
+        return [self.faq_ids[i] for i in best], [float(faq_scores[i]) for i in best], elapsed
+
+
+def query_run(site: Site, query: dict[str, Any], baseline: Bm25Baseline) -> QueryOutcome:
+    started = time.perf_counter()
+    result = knowledge_search(site=site, query=query["query"], k=TOP_K)
+    latency_ms = (time.perf_counter() - started) * 1000
+    baseline_ranked, baseline_scores, baseline_ms = baseline.rank(query["query"], TOP_K)
+    return QueryOutcome(
+        query=query["query"],
+        expected=query["faq_id"],
+        ranked=[hit.external_id for hit in result.faqs],
+        scores=[float(hit.similarity) for hit in result.faqs],
+        route=result.route,
+        confidence=float(result.confidence),
+        latency_ms=latency_ms,
+        baseline_ranked=baseline_ranked,
+        baseline_scores=baseline_scores,
+        baseline_latency_ms=baseline_ms,
+    )
+
+
+def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) -> str:
+    """The route the chat would have taken for this query under other thresholds."""
+    hits = [
+        FaqHit(0, faq_id, "", "", "", 0.0, similarity)
+        for faq_id, similarity in zip(outcome.ranked, outcome.scores, strict=True)
+    ]
+    route, _ = route_decide(faqs=hits, passages=[], fast_path=fast_path, no_answer=no_answer)
+    return route
+
+
+def faq_evaluate(
+    *,
+    path: Path,
+    limit: int | None = None,
+    thresholds: Thresholds = Thresholds(),
+    answers: int = 0,
+    save: bool = True,
+) -> FaqRun:
+    """Evaluate one converted dataset end to end; the run is saved as an EvaluationReport."""
+    dataset = dataset_load(path)
+    queries = dataset.queries
+    if limit is not None:
+        queries = ordered_sample(seeded(), queries, limit)
+    with scratch_site(thresholds) as site:
+        loaded = faqs_load(site, dataset.faqs)
+        baseline = Bm25Baseline(site)
+        if queries:  # load the encoder before timing, so p99 is not its start-up
+            knowledge_search(site=site, query=queries[0]["query"], k=TOP_K)
+        outcomes = [query_run(site, query, baseline) for query in queries]
+        fast_path, no_answer = site_thresholds(site)
+        figures = run_figures(outcomes)
+        if answers:
+            figures["answers"] = answers_check(site, outcomes, answers)
+    params = {
+        "path": str(path.resolve()),
+        "limit": limit,
+        "k": TOP_K,
+        "thresholds": {"fast_path": fast_path, "no_answer": no_answer},
+        **loaded,
+    }
+    run = FaqRun(dataset, outcomes, {"dataset": dataset.name, **figures}, params)
+    if save:
+        run.report = EvaluationReport.objects.create(
+            task="faq", dataset=dataset.name, metrics=run.figures, params=params
+        )
+    return run
+
+
+# A grounded answer may still decline ("the sources do not say; shall I get a human?"), as
+# the grounded prompt asks; these phrases mark that, in English and Chinese.
+DECLINED = re.compile(
+    r"human agent|connect you|could ?n[o']t find|can ?n[o']t find|unable to (?:find|answer)|"
+    r"(?:do|does) ?n[o']t (?:contain|mention|cover|say)|not (?:mentioned|covered) in|"
+    r"no information|don't have (?:any )?information|没有找到|未找到|无法回答|没有相关|人工客服",
+    re.IGNORECASE,
+)
+
+
+def answers_check(site: Site, outcomes: list[QueryOutcome], n: int) -> dict[str, Any]:
+    """Ask the chat itself `n` out-of-scope and `n` in-scope questions (in-process) and
+    count out-of-scope ones given an invented answer: an FAQ's answer verbatim, or a model
+    answer that does not decline, instead of the no-answer reply."""
+    rng = seeded()
+    oos = ordered_sample(rng, [o.query for o in outcomes if not o.in_scope], n)
+    known = ordered_sample(rng, [o.query for o in outcomes if o.in_scope], n)
+    oos_answers = [(q, *answer_ask(site, q)) for q in oos]
+    known_routes = [answer_ask(site, q)[0] for q in known]
+    invented = [(q, r, text) for q, r, text in oos_answers if answer_invented(r, text)]
+    routes = [route for _, route, _ in oos_answers] + known_routes
+    return {
+        "oos_asked": len(oos),
+        "oos_not_no_answer_route": sum(r != NO_ANSWER for _, r, _ in oos_answers),
+        "oos_invented": len(invented),
+        "oos_invented_rate": len(invented) / len(oos) if oos else None,
+        "in_scope_asked": len(known),
+        "in_scope_declined": known_routes.count(NO_ANSWER),
+        "routes": {route: routes.count(route) for route in sorted(set(routes))},
+        "invented_examples": [
+            {"query": q, "route": r, "text": text[:300]} for q, r, text in invented[:5]
+        ],
+    }
+
+
+def answer_invented(route: str, text: str) -> bool:
+    return route != NO_ANSWER and not (route == "grounded" and DECLINED.search(text))
+
+
+def answer_ask(site: Site, question: str) -> tuple[str, str]:
+    """Post `question` in a new conversation and wait for the answer: (route, text)."""
+    from chat.runner import generation_execute
+    from chat.services import conversation_create, message_post
+
+    conversation = conversation_create(site=site, title="evaluation")
+    posted = message_post(conversation=conversation, text=question)
+    generation = posted.generation
+    generation_execute(generation.id)  # a no-op when settled at once or a worker took it
+    deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        generation.refresh_from_db()
+        if generation.status in Generation.FINAL:
+            break
+        time.sleep(0.2)
+    message = posted.assistant_message
+    message.refresh_from_db()
+    return message.route, message.text

@@ -1,0 +1,206 @@
+"""`manage.py evaluate faq --dataset DIR`: FAQ retrieval and routing on a converted set.
+
+Prints hit@1, hit@5, MRR (the ranking, whatever the route), answered hit@1 (routed to an
+answer with the right FAQ first), out-of-scope precision/recall (declined = the
+no_answer route), fast-path precision, routes and latency, each beside a plain BM25
+baseline, and saves the run as an EvaluationReport. `--dataset` may be repeated; with
+`--json` each run is one JSON line. `--calibrate` sweeps the routing thresholds over all
+the datasets given and prints the ones to ship (rules in evaluation/metrics.py).
+
+Example: evaluate_convert --source clinc150 --out /tmp/eval/clinc150, then
+evaluate faq --dataset /tmp/eval/clinc150 --json --predictions /tmp/clinc150.jsonl
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from evaluation.faq import DatasetError, FaqRun, Thresholds, faq_evaluate, outcome_decide
+from evaluation.metrics import (
+    ANSWERED_HIT1_TARGET,
+    FAST_PATH_MIN_COUNT,
+    FAST_PATH_PRECISION_TARGET,
+    OOS_RECALL_TARGET,
+    QueryOutcome,
+    calibration_report,
+)
+
+ROWS = (
+    ("hit@1", "hit@1"),
+    ("hit@5", "hit@5"),
+    ("mrr", "MRR"),
+    ("answered_hit@1", "answered hit@1"),
+    ("oos_precision", "OOS precision"),
+    ("oos_recall", "OOS recall"),
+    ("fast_path_precision", "fast-path precision"),
+    ("in_scope_no_answer_rate", "in-scope no-answer"),
+    ("latency_ms_p50", "latency p50 ms"),
+    ("latency_ms_p99", "latency p99 ms"),
+)
+
+
+class Command(BaseCommand):
+    help = "Evaluate the product on a converted dataset (task: faq)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("task", choices=["faq"])
+        parser.add_argument(
+            "--dataset",
+            type=Path,
+            action="append",
+            required=True,
+            help="folder with faqs.jsonl and queries.jsonl (repeat for several)",
+        )
+        parser.add_argument("--limit", type=int, help="at most this many queries, drawn at random")
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        parser.add_argument("--predictions", type=Path, help="write one JSON line per query")
+        parser.add_argument(
+            "--answers", type=int, default=0, help="ask the chat N out- and N in-scope queries"
+        )
+        parser.add_argument("--fast-path-threshold", type=float, help="override for this run")
+        parser.add_argument("--no-answer-threshold", type=float, help="override for this run")
+        parser.add_argument(
+            "--calibrate", action="store_true", help="sweep the thresholds over every dataset"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        thresholds = Thresholds(options["fast_path_threshold"], options["no_answer_threshold"])
+        runs = []
+        for path in options["dataset"]:
+            try:
+                run = faq_evaluate(
+                    path=path,
+                    limit=options["limit"],
+                    thresholds=thresholds,
+                    answers=options["answers"],
+                )
+            except DatasetError as exc:
+                raise CommandError(f"{path}: {exc}") from exc
+            runs.append(run)
+            self.report_print(run, as_json=options["json"])
+        if options["predictions"]:
+            predictions_write(options["predictions"], runs)
+        if options["calibrate"]:
+            outcomes = {run.dataset.name: run.outcomes for run in runs}
+            self.calibration_print(
+                calibration_report(outcomes, outcome_decide), as_json=options["json"]
+            )
+
+    def report_print(self, run: FaqRun, *, as_json: bool) -> None:
+        if as_json:
+            self.stdout.write(json.dumps({**run.figures, "params": run.params}))
+            return
+        figures, baseline = run.figures, run.figures["baseline"]
+        self.stdout.write(
+            f"\n{run.dataset.name}: {len(run.dataset.faqs)} FAQs, {figures['queries']} queries "
+            f"({figures['out_of_scope']} out-of-scope); thresholds {run.params['thresholds']}"
+        )
+        self.stdout.write(f"{'':22}{'product':>10}{'BM25':>10}")
+        for key, label in ROWS:
+            self.stdout.write(
+                f"{label:22}{cell(figures.get(key)):>10}{cell(baseline.get(key)):>10}"
+            )
+        self.stdout.write(f"routes: {figures['routes']}")
+        if "answers" in figures:
+            self.stdout.write(f"chat answers: {figures['answers']}")
+        if run.report is not None:
+            self.stdout.write(f"saved as evaluation report {run.report.pk}")
+
+    def calibration_print(self, report: dict[str, Any], *, as_json: bool) -> None:
+        if as_json:
+            self.stdout.write(json.dumps({"calibration": report}))
+            return
+        self.stdout.write("\n" + "\n".join(calibration_lines(report)))
+
+
+def cell(value: Any) -> str:
+    if value is None or value != value:  # None or NaN
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def calibration_lines(report: dict[str, Any]) -> list[str]:
+    """The sweeps every 0.05 (and at the chosen values), the choice, and the score table."""
+    header = "  ".join(f"{name[:24]:>24}" for name in report["sets"])
+    lines = [
+        f"Calibration over {', '.join(report['sets'])}. Targets: OOS recall >= "
+        f"{OOS_RECALL_TARGET} and answered hit@1 >= {ANSWERED_HIT1_TARGET} on every set with "
+        f"out-of-scope queries; fast-path precision >= {FAST_PATH_PRECISION_TARGET} on every "
+        f"set with >= {FAST_PATH_MIN_COUNT} fast-path answers.",
+        f"no_answer  {header}  (answered hit@1 / OOS recall / OOS precision)",
+    ]
+    for row in report["sweep"]:
+        if shown(row["no_answer"], report["no_answer_threshold"]):
+            cells = (
+                f"{cell(f['answered_hit@1'])}/{cell(f['oos_recall'])}/{cell(f['oos_precision'])}"
+                for f in row["sets"].values()
+            )
+            lines.append(f"{row['no_answer']:>9.2f}  " + "  ".join(f"{c:>24}" for c in cells))
+    lines.append(f"fast_path  {header}  (precision / count)")
+    for row in report["fast_path_sweep"]:
+        if shown(row["fast_path"], report["fast_path_threshold"]):
+            cells = (
+                f"{cell(f['fast_path_precision'])} / {f['fast_path_count']}"
+                for f in row["sets"].values()
+            )
+            lines.append(f"{row['fast_path']:>9.2f}  " + "  ".join(f"{c:>24}" for c in cells))
+    met = report["met_no_answer"]
+    lines.append(
+        f"Pairs meeting the targets: no_answer in [{met[0]:.2f}, {met[-1]:.2f}] with fast_path "
+        f">= {report['fast_path_threshold']:.2f}"
+        if met
+        else "No no-answer threshold meets the targets on every set: chosen is the lowest "
+        "whose OOS recall, averaged over the sets, reaches the target."
+    )
+    lines.append(
+        f"Chosen: KNOWLEDGE_NO_ANSWER_THRESHOLD={report['no_answer_threshold']:.2f} "
+        f"KNOWLEDGE_FAST_PATH_THRESHOLD={report['fast_path_threshold']:.2f}"
+    )
+    return lines + score_lines(report["score_separation"])
+
+
+def shown(value: float, chosen: float) -> bool:
+    return round(value * 100) % 5 == 0 or value == chosen
+
+
+def score_lines(separation: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Scores: AUROC in- vs out-of-scope; answered hit@1 at OOS recall {OOS_RECALL_TARGET} "
+        "with the set's own threshold | with one threshold shared by all sets:"
+    ]
+    for score_name, row in separation.items():
+        lines.append(f"  {score_name} (shared threshold {row['shared_threshold']:.3f})")
+        for name, f in row.items():
+            if name != "shared_threshold":
+                lines.append(
+                    f"    {name:24} {cell(f['auroc'])}  {cell(f['own']['answered_hit@1'])} "
+                    f"(at {f['own_threshold']:.3f}) | {cell(f['shared']['answered_hit@1'])} "
+                    f"(OOS recall {cell(f['shared']['oos_recall'])})"
+                )
+    return lines
+
+
+def prediction_row(dataset: str, outcome: QueryOutcome) -> dict[str, Any]:
+    answered = outcome.route != "no_answer" and outcome.ranked
+    return {
+        "dataset": dataset,
+        "query": outcome.query,
+        "expected_faq_id": outcome.expected,
+        "predicted_faq_id": outcome.ranked[0] if answered else None,
+        "route": outcome.route,
+        "score": outcome.confidence,
+        "ranked": outcome.ranked,
+        "similarities": [round(x, 4) for x in outcome.scores],
+        "bm25_ranked": outcome.baseline_ranked,
+        "bm25_scores": [round(x, 3) for x in outcome.baseline_scores],
+    }
+
+
+def predictions_write(path: Path, runs: list[FaqRun]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for run in runs:
+            for outcome in run.outcomes:
+                out.write(json.dumps(prediction_row(run.dataset.name, outcome), ensure_ascii=False))
+                out.write("\n")

@@ -1,0 +1,498 @@
+"""Per-site retrieval index held in each process: FAQ phrasings and document passages, each
+a dense matrix plus BM25, built from the vectors stored in the database (never re-embedded).
+
+Freshness: writers call `knowledge_changed(site_id, ...)` on commit. It bumps a per-site
+version in Redis and logs which FAQs / documents changed. A search reads the version (one
+GET); when it moved, the index applies just the logged groups, or, when the log does not
+cover the gap (or every RECHECK_SECONDS), diffs per-group signatures with the database.
+Rows are only appended and tombstoned, so searches read without locks; once appended or
+dead rows pile up, a background thread loads a fresh index and swaps it in.
+"""
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import bm25s
+import numpy as np
+from django.db import connection
+from django.db.models import Count, Max
+from redis.exceptions import RedisError
+
+from knowledge.embeddings import DIM, vectors_from_bytes
+from knowledge.models import FaqEntry, FaqVector, Passage
+from knowledge.text import tokenize
+from webapp.redis import redis_key, redis_sync
+
+logger = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
+
+K1, B = 1.5, 0.75  # BM25 (Lucene variant, as bm25s computes it)
+LOG_KEEP = 1000  # change-log entries kept per site
+RECHECK_SECONDS = 300.0  # a full signature diff at least this often (Redis restarts, stray edits)
+REBUILD_MIN_ROWS = 2000  # appended or dead rows tolerated before a background reload
+REBUILD_RETRY_SECONDS = 60.0
+ID_CHUNK = 5000  # ids per IN (...) query
+
+_CHANGED_SCRIPT = """
+local v = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], v .. ' ' .. ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+return v
+"""
+
+
+@dataclass(frozen=True)
+class FaqMeta:
+    faq_id: int
+    external_id: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class PassageMeta:
+    passage_id: int
+    document_id: int
+    document_title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What a search returns (an FAQ, a passage): one or more rows (phrasings)."""
+
+    unit_id: int
+    vectors: np.ndarray  # (rows, DIM)
+    texts: list[str]
+    meta: FaqMeta | PassageMeta
+    tokens: list[list[str]] | None = None  # per text; None: tokenized when appended
+
+
+# The grain of change (an FAQ, a document): its signature and its units.
+Group = tuple[object, list[Unit]]
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """What a reader may look at: rows [0, n); arrays are only appended past n or tombstoned."""
+
+    matrix: np.ndarray
+    alive: np.ndarray
+    row_unit: np.ndarray
+    row_len: np.ndarray
+    n: int
+    bm25: bm25s.BM25 | None
+    base_n: int
+    total_len: int
+    dead: int  # 0: no row of the view is tombstoned, no mask needed
+
+
+class Segment:
+    """The rows of one kind of unit: a base BM25 index plus appended rows scored alike."""
+
+    def __init__(self, groups: Mapping[int, Group]) -> None:
+        rows = sum(len(u.texts) for _, units in groups.values() for u in units)
+        self.matrix, self.alive, self.row_unit, self.row_len = _arrays(max(64, rows + rows // 4))
+        self.n = self.dead = self.total_len = 0
+        self.unit_rows: dict[int, range] = {}
+        self.row_texts: list[str] = []  # append-only, like the arrays
+        self.unit_meta: dict[int, FaqMeta | PassageMeta] = {}
+        self.group_units: dict[int, list[int]] = {}
+        self.stamps: dict[int, object] = {}
+        self.postings: dict[str, list[tuple[int, int]]] = {}  # appended rows only
+        base_tokens: list[list[str]] = []
+        for group_id, group in groups.items():
+            base_tokens.extend(self._group_put(group_id, group))
+        self.base_n = self.n
+        self.bm25 = _bm25_build(base_tokens)
+        self.base_df = _bm25_doc_freqs(self.bm25)
+        self._publish()
+
+    def _grow(self, capacity: int) -> None:
+        """New, larger arrays (a copy: readers of the current view keep the old ones)."""
+        arrays = _arrays(capacity)
+        old = (self.matrix, self.alive, self.row_unit, self.row_len)
+        for new, before in zip(arrays, old, strict=True):
+            new[: self.n] = before[: self.n]
+        self.matrix, self.alive, self.row_unit, self.row_len = arrays
+
+    def _group_put(self, group_id: int, group: Group) -> list[list[str]]:
+        stamp, units = group
+        self.stamps[group_id] = stamp
+        self.group_units[group_id] = [u.unit_id for u in units]
+        all_tokens: list[list[str]] = []
+        for unit in units:
+            all_tokens.extend(self._unit_append(unit))
+        return all_tokens
+
+    def _unit_append(self, unit: Unit) -> list[list[str]]:
+        count = len(unit.texts)
+        if self.n + count > len(self.matrix):
+            self._grow(max(2 * len(self.matrix), self.n + count))
+        start, tokens = self.n, unit.tokens or [tokenize(text) for text in unit.texts]
+        self.matrix[start : start + count] = unit.vectors
+        self.row_unit[start : start + count] = unit.unit_id
+        self.row_len[start : start + count] = [len(t) for t in tokens]
+        self.alive[start : start + count] = True
+        self.unit_rows[unit.unit_id] = range(start, start + count)
+        self.unit_meta[unit.unit_id] = unit.meta
+        self.row_texts.extend(unit.texts)
+        self.total_len += sum(len(t) for t in tokens)
+        self.n += count
+        return tokens
+
+    def _group_drop(self, group_id: int) -> None:
+        self.stamps.pop(group_id, None)
+        for unit_id in self.group_units.pop(group_id, []):
+            rows = self.unit_rows.pop(unit_id, None)
+            if rows is not None:
+                self.alive[rows.start : rows.stop] = False  # before the meta: readers skip it
+                self.dead += len(rows)
+            self.unit_meta.pop(unit_id, None)
+
+    def groups_replace(self, groups: Mapping[int, Group], gone: Iterable[int] = ()) -> None:
+        """Drop `gone` and the old rows of `groups`, then append the new ones."""
+        for group_id in [*gone, *groups]:
+            self._group_drop(group_id)
+        for group_id, group in groups.items():
+            first = self.n
+            for offset, tokens in enumerate(self._group_put(group_id, group)):
+                for token, tf in Counter(tokens).items():
+                    self.postings.setdefault(token, []).append((first + offset, tf))
+        self._publish()
+
+    def _publish(self) -> None:
+        self.view = SegmentView(
+            self.matrix, self.alive, self.row_unit, self.row_len, self.n,
+            self.bm25, self.base_n, self.total_len, self.dead,
+        )  # fmt: skip
+
+    def needs_rebuild(self) -> bool:
+        # Appended rows are scored in Python: keep them a small share of the segment.
+        appended, live = self.n - self.base_n, self.n - self.dead
+        too_many_dead = self.dead > max(REBUILD_MIN_ROWS, live // 4)
+        return appended > max(REBUILD_MIN_ROWS, live // 10) or too_many_dead
+
+    def live_units(self) -> int:
+        return len(self.unit_meta)
+
+    def bm25_scores(self, view: SegmentView, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every row of the view (0 for dead rows)."""
+        scores = np.zeros(view.n, dtype=np.float32)
+        if view.bm25 is not None and tokens:
+            ids = [view.bm25.vocab_dict[t] for t in tokens if t in view.bm25.vocab_dict]
+            if ids:
+                scores[: view.base_n] = view.bm25.get_scores_from_ids(ids)
+        if view.n > view.base_n:
+            self._appended_scores(view, tokens, scores)
+        if view.dead:
+            scores[~view.alive[: view.n]] = 0.0
+        return scores
+
+    def _appended_scores(self, view: SegmentView, tokens: list[str], out: np.ndarray) -> None:
+        docs, avg_len = max(view.n, 1), max(view.total_len / max(view.n, 1), 1.0)
+        for token in tokens:
+            postings = self.postings.get(token, ())
+            base_id = view.bm25.vocab_dict.get(token) if view.bm25 is not None else None
+            df = len(postings) + (int(self.base_df[base_id]) if base_id is not None else 0)
+            idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
+            for row, tf in postings:
+                if view.base_n <= row < view.n:
+                    norm = K1 * (1 - B + B * int(view.row_len[row]) / avg_len)
+                    out[row] += idf * tf / (norm + tf)
+
+
+def _arrays(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Row storage: vectors, alive flags, unit ids, token counts."""
+    return (
+        np.zeros((capacity, DIM), dtype=np.float32),
+        np.zeros(capacity, dtype=bool),
+        np.zeros(capacity, dtype=np.int64),
+        np.zeros(capacity, dtype=np.int32),
+    )
+
+
+def _bm25_build(corpus: list[list[str]]) -> bm25s.BM25 | None:
+    if not corpus:
+        return None
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(token, len(vocab)) for token in doc] for doc in corpus]
+    index = bm25s.BM25(k1=K1, b=B, method="lucene")
+    index.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+    return index
+
+
+def _bm25_doc_freqs(index: bm25s.BM25 | None) -> np.ndarray:
+    """Documents per token id, read off the index's token-major score matrix."""
+    if index is None:
+        return np.zeros(0, dtype=np.int64)
+    return np.diff(np.asarray(index.scores["indptr"], dtype=np.int64))
+
+
+# --- Loading from the database --------------------------------------------------------------
+
+
+def _chunks(ids: Collection[int] | None) -> Iterator[list[int] | None]:
+    if ids is None:
+        yield None
+        return
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), ID_CHUNK):
+        yield ordered[start : start + ID_CHUNK]
+
+
+def faq_groups(site_id: int, faq_ids: Collection[int] | None = None) -> dict[int, Group]:
+    """Enabled FAQs of the site (all, or those of `faq_ids`) that have vectors."""
+    groups: dict[int, Group] = {}
+    for chunk in _chunks(faq_ids):
+        entries = FaqEntry.objects.filter(site_id=site_id, enabled=True)
+        if chunk is not None:
+            entries = entries.filter(id__in=chunk)
+        by_id = {e.id: e for e in entries.only("external_id", "question", "answer", "updated_at")}
+        vectors = FaqVector.objects.filter(faq__site_id=site_id, faq__enabled=True)
+        if chunk is not None:
+            vectors = vectors.filter(faq_id__in=chunk)
+        vectors = vectors.order_by("faq_id", "id")
+        rows: dict[int, list[tuple[int, str, bytes | memoryview]]] = {}
+        for vector_id, faq_id, text, raw in vectors.values_list("id", "faq_id", "text", "vector"):
+            if len(raw) == DIM * 4:
+                rows.setdefault(faq_id, []).append((vector_id, text, raw))
+        for faq_id, phrasings in rows.items():
+            entry = by_id[faq_id]
+            meta = FaqMeta(faq_id, entry.external_id, entry.question, entry.answer)
+            matrix = vectors_from_bytes(raw for _, _, raw in phrasings)
+            unit = Unit(faq_id, matrix, [text for _, text, _ in phrasings], meta)
+            groups[faq_id] = ((entry.updated_at, phrasings[-1][0]), [unit])
+    return groups
+
+
+def faq_stamps(site_id: int) -> dict[int, object]:
+    entries = (
+        FaqEntry.objects.filter(site_id=site_id, enabled=True)
+        .annotate(last_vector=Max("vectors__id"))
+        .filter(last_vector__isnull=False)
+        .order_by()
+    )
+    return {i: (at, last) for i, at, last in entries.values_list("id", "updated_at", "last_vector")}
+
+
+def document_groups(site_id: int, document_ids: Collection[int] | None = None) -> dict[int, Group]:
+    """Embedded passages of the site (all, or those of `document_ids`), by document."""
+    fields = ("id", "document_id", "text", "vector", "document__title", "document__updated_at")
+    found: dict[int, list[tuple[Any, ...]]] = {}
+    for chunk in _chunks(document_ids):
+        passages = Passage.objects.filter(site_id=site_id, vector__isnull=False)
+        if chunk is not None:
+            passages = passages.filter(document_id__in=chunk)
+        for row in (
+            passages.order_by("document_id", "position")
+            .values_list(*fields)
+            .iterator(chunk_size=2000)
+        ):
+            if len(row[3]) == DIM * 4:
+                found.setdefault(row[1], []).append(row)
+    groups: dict[int, Group] = {}
+    for document_id, rows in found.items():
+        matrix = vectors_from_bytes(row[3] for row in rows)
+        units = [
+            Unit(pid, matrix[i : i + 1], [text], PassageMeta(pid, document_id, title, text))
+            for i, (pid, _, text, _, title, _) in enumerate(rows)
+        ]
+        stamp = (len(rows), max(row[0] for row in rows), rows[0][5])
+        groups[document_id] = (stamp, units)
+    return groups
+
+
+def document_stamps(site_id: int) -> dict[int, object]:
+    passages = (
+        Passage.objects.filter(site_id=site_id, vector__isnull=False)
+        .values("document_id")
+        .annotate(count=Count("id"), last=Max("id"), at=Max("document__updated_at"))
+        .order_by()
+    )
+    return {p["document_id"]: (p["count"], p["last"], p["at"]) for p in passages}
+
+
+# --- Versions and the change log in Redis -------------------------------------------------
+
+
+def knowledge_changed(
+    site_id: int,
+    *,
+    faq_ids: Iterable[int] | None = None,
+    document_ids: Iterable[int] | None = None,
+) -> int:
+    """Tell every process that the site's knowledge changed; call it on commit.
+
+    Name the FAQs and documents that changed (added, edited, disabled, deleted) so the
+    indexes apply just those; with neither, each index compares signatures with the
+    database. Returns the new version.
+    """
+    if faq_ids is None and document_ids is None:
+        entry: dict[str, Any] = {"all": True}
+    else:
+        faqs, documents = {int(i) for i in faq_ids or ()}, {int(i) for i in document_ids or ()}
+        entry = {"faqs": sorted(faqs), "documents": sorted(documents)}
+    keys = [redis_key("knowledge", "version", site_id), redis_key("knowledge", "log", site_id)]
+    script = redis_sync().register_script(_CHANGED_SCRIPT)
+    try:
+        return int(cast(int, script(keys=keys, args=[json.dumps(entry), LOG_KEEP])))
+    except RedisError:  # the write is committed; the periodic recheck will find it
+        logger.warning("could not announce a knowledge change of site %s", site_id, exc_info=True)
+        return 0
+
+
+def version_get(site_id: int) -> int:
+    raw = cast(str | None, redis_sync().get(redis_key("knowledge", "version", site_id)))
+    return int(raw) if raw else 0
+
+
+def _log_since(site_id: int, old: int, new: int) -> tuple[set[int], set[int]] | None:
+    """FAQ and document ids changed in versions (old, new]; None when the log can't say."""
+    if not 0 <= old < new or new - old > LOG_KEEP:
+        return None
+    key = redis_key("knowledge", "log", site_id)
+    lines = cast(list[str], redis_sync().lrange(key, -(new - old + 64), -1))
+    entries: dict[int, dict[str, Any]] = {}
+    for line in lines:
+        version, _, payload = line.partition(" ")
+        if old < int(version) <= new:
+            entries[int(version)] = json.loads(payload)
+    if len(entries) != new - old or any(e.get("all") for e in entries.values()):
+        return None
+    faqs = {i for e in entries.values() for i in e["faqs"]}
+    return faqs, {i for e in entries.values() for i in e["documents"]}
+
+
+# --- The index of a site, and the registry of this process ----------------------------------
+
+
+class SiteIndex:
+    """FAQ and passage segments of one site, at one version of its knowledge."""
+
+    def __init__(self, site_id: int, version: int, faqs: Segment, passages: Segment) -> None:
+        self.site_id = site_id
+        self.version = version
+        self.faqs = faqs
+        self.passages = passages
+        self.checked_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    @classmethod
+    def load(cls, site_id: int, version: int) -> "SiteIndex":
+        """Everything from the database; `version` must have been read before the rows."""
+        started = time.perf_counter()
+        faqs, passages = Segment(faq_groups(site_id)), Segment(document_groups(site_id))
+        index = cls(site_id, version, faqs, passages)
+        logger.info(
+            "knowledge index of site %s loaded: %s FAQ rows, %s passages in %.2f s",
+            site_id, index.faqs.n, index.passages.n, time.perf_counter() - started,
+        )  # fmt: skip
+        return index
+
+    def sync(self, version: int) -> None:
+        """Apply what changed since this index's version (nothing when it did not move)."""
+        if version == self.version and not self._recheck_due():
+            return
+        with self.lock:
+            if version == self.version and not self._recheck_due():
+                return  # another thread brought it up to date meanwhile
+            changed = _log_since(self.site_id, self.version, version)
+            if changed is None or self._recheck_due():
+                self._diff()
+            else:
+                self.faqs_apply(changed[0])
+                self.documents_apply(changed[1])
+            self.version = version
+
+    def _recheck_due(self) -> bool:
+        return time.monotonic() - self.checked_at > RECHECK_SECONDS
+
+    def faqs_apply(self, faq_ids: set[int]) -> None:
+        if faq_ids:
+            groups = faq_groups(self.site_id, faq_ids)
+            self.faqs.groups_replace(groups, gone=faq_ids - groups.keys())
+
+    def documents_apply(self, document_ids: set[int]) -> None:
+        if document_ids:
+            groups = document_groups(self.site_id, document_ids)
+            self.passages.groups_replace(groups, gone=document_ids - groups.keys())
+
+    def _diff(self) -> None:
+        """Compare per-group signatures with the database; reload only the groups that differ."""
+        for segment, stamps, apply in (
+            (self.faqs, faq_stamps(self.site_id), self.faqs_apply),
+            (self.passages, document_stamps(self.site_id), self.documents_apply),
+        ):
+            changed = {g for g, stamp in stamps.items() if segment.stamps.get(g) != stamp}
+            apply(changed | (segment.stamps.keys() - stamps.keys()))
+        self.checked_at = time.monotonic()
+
+    def needs_rebuild(self) -> bool:
+        return self.faqs.needs_rebuild() or self.passages.needs_rebuild()
+
+
+_indexes: dict[int, SiteIndex] = {}
+_load_locks: dict[int, threading.Lock] = {}
+_registry_lock = threading.Lock()
+_rebuild_not_before: dict[int, float] = {}
+
+
+def site_index(site_id: int) -> SiteIndex:
+    """The site's index, loaded on first use and brought up to date (one Redis GET)."""
+    try:
+        version: int | None = version_get(site_id)
+    except RedisError:  # serve what is loaded rather than fail the search
+        logger.warning("knowledge version of site %s unavailable", site_id, exc_info=True)
+        version = None
+    index = _indexes.get(site_id)
+    if index is None:
+        with _registry_lock:
+            load_lock = _load_locks.setdefault(site_id, threading.Lock())
+        with load_lock:
+            index = _indexes.get(site_id)
+            if index is None:
+                index = _indexes[site_id] = SiteIndex.load(site_id, version or 0)
+    if version is not None:
+        index.sync(version)
+    if index.needs_rebuild():
+        _rebuild_start(site_id)
+    return index
+
+
+def index_forget(site_id: int | None = None) -> None:
+    """Drop the loaded index of one site (or all): the next search loads it afresh."""
+    if site_id is None:
+        _indexes.clear()
+    else:
+        _indexes.pop(site_id, None)
+
+
+def _rebuild_start(site_id: int) -> None:
+    with _registry_lock:
+        if _rebuild_not_before.get(site_id, 0.0) > time.monotonic():
+            return  # one is running, or the last one failed a moment ago
+        _rebuild_not_before[site_id] = math.inf
+    name = f"knowledge-rebuild-{site_id}"
+    threading.Thread(target=_rebuild, args=(site_id,), name=name, daemon=True).start()
+
+
+def _rebuild(site_id: int) -> None:
+    retry_at = 0.0
+    try:
+        fresh = SiteIndex.load(site_id, version_get(site_id))
+        _indexes[site_id] = fresh  # the next search catches it up from its version
+    except Exception:
+        logger.exception("rebuilding the knowledge index of site %s failed", site_id)
+        retry_at = time.monotonic() + REBUILD_RETRY_SECONDS
+    finally:
+        connection.close()  # this thread's own connection
+        with _registry_lock:
+            _rebuild_not_before[site_id] = retry_at

@@ -1,0 +1,174 @@
+import pytest
+
+from knowledge.index import _indexes
+from knowledge.models import KnowledgeSettings
+from knowledge.search import (
+    FaqHit,
+    knowledge_available,
+    knowledge_search,
+    knowledge_warm,
+    route_decide,
+)
+from knowledge.text import tokenize
+from tests.factories import SiteFactory
+from tests.knowledge import document_add, faq_add
+
+
+def test_english_words_are_stemmed_without_stop_words():
+    assert tokenize("How do I return my Shoes? Returns are free!") == [
+        "return", "shoe", "return", "free",
+    ]  # fmt: skip
+
+
+def test_chinese_is_cut_into_words_and_numbers_are_kept():
+    tokens = tokenize("如何修改收货地址？订单12345")
+    assert {"修改", "收货", "地址", "订单", "12345"} <= set(tokens)
+    assert "如何" not in tokens and "？" not in tokens
+
+
+def test_mixed_text_and_full_width_characters():
+    tokens = tokenize("iPhone退货政策 ＡＢＣ１２３")
+    assert tokens[0] == "iphon" and "退货" in tokens and "政策" in tokens
+    assert tokens[-1] == "abc123"
+
+
+def test_empty_and_punctuation_only_text_give_no_tokens():
+    assert tokenize("") == [] and tokenize("?!。，...") == []
+
+
+@pytest.fixture
+def shop(db):
+    site = SiteFactory.create()
+    faq_add(
+        site, "How do I reset my password?", "Use 'Forgot password' on the sign-in page.",
+        "I forgot my password",
+    )  # fmt: skip
+    faq_add(site, "What is your return policy?", "30 days, free.", "Can I return an item?")
+    faq_add(site, "How long does shipping take?", "3-5 days.", "When will my order arrive?")
+    faq_add(site, "如何修改收货地址？", "在“我的订单”中修改地址。", "我想更改送货地址")
+    faq_add(site, "支持哪些付款方式？", "支持支付宝、微信和银行卡。", "可以用支付宝付款吗")
+    faq_add(site, "How do I cancel my subscription?", "Settings > Plan > Cancel.")
+    return site
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("I can't log in, I need to change my password", "How do I reset my password?"),
+        (
+            "my package hasn't arrived, how many days does delivery take",
+            "How long does shipping take?",
+        ),
+        ("我想更改送货地址", "如何修改收货地址？"),
+        ("可以用微信支付吗", "支持哪些付款方式？"),
+        # across languages
+        ("怎么退货", "What is your return policy?"),
+        ("忘记密码了怎么办", "How do I reset my password?"),
+        ("can I pay with Alipay?", "支持哪些付款方式？"),
+        ("我想取消订阅", "How do I cancel my subscription?"),
+    ],
+)
+def test_paraphrases_find_the_right_faq(shop, query, expected):
+    result = knowledge_search(site=shop, query=query, k=3)
+    assert result.faqs[0].question == expected
+    assert result.faqs[0].similarity > 0.45
+    assert result.latency_ms > 0
+
+
+@pytest.mark.django_db
+def test_hit_carries_the_entry_and_the_matched_phrasing(shop):
+    hit = knowledge_search(site=shop, query="I forgot my password", k=1).faqs[0]
+    assert hit.matched == "I forgot my password"
+    assert hit.answer.startswith("Use 'Forgot password'")
+    assert hit.similarity == pytest.approx(1.0, abs=1e-3)
+    assert isinstance(hit.faq_id, int) and hit.external_id == ""
+
+
+@pytest.mark.django_db
+def test_routes_fast_path_grounded_and_no_answer(shop):
+    document_add(shop, "Warranty", "Every device has a two-year warranty covering repairs.")
+    exact = knowledge_search(site=shop, query="How do I reset my password?")
+    assert exact.route == "fast_path" and exact.confidence >= 0.85
+    grounded = knowledge_search(site=shop, query="how many years of warranty do devices get?")
+    assert grounded.route == "grounded"
+    assert grounded.passages[0].document_title == "Warranty"
+    assert grounded.confidence == pytest.approx(grounded.passages[0].similarity)
+    unrelated = knowledge_search(site=shop, query="what is the weather like on mars")
+    assert unrelated.route == "no_answer" and unrelated.confidence < 0.5
+
+
+@pytest.mark.django_db
+def test_site_thresholds_override_the_defaults(shop):
+    query = "I can't log in, I need to change my password"
+    assert knowledge_search(site=shop, query=query).route == "grounded"
+    KnowledgeSettings.objects.create(site=shop, fast_path_threshold=0.6)
+    assert knowledge_search(site=shop, query=query).route == "fast_path"
+    KnowledgeSettings.objects.filter(site=shop).update(
+        fast_path_threshold=0.99, no_answer_threshold=0.95
+    )
+    assert knowledge_search(site=shop, query=query).route == "no_answer"
+
+
+def test_route_decide_uses_the_top_faq_for_the_fast_path():
+    def faq(similarity):
+        return FaqHit(1, "", "q", "q", "a", 0.03, similarity)
+
+    assert route_decide(faqs=[faq(0.9)], passages=[], fast_path=0.85, no_answer=0.5) == (
+        "fast_path", 0.9,
+    )  # fmt: skip
+    assert route_decide(faqs=[faq(0.7), faq(0.8)], passages=[], fast_path=0.85, no_answer=0.5) == (
+        "grounded", 0.8,
+    )  # fmt: skip
+    assert route_decide(faqs=[], passages=[], fast_path=0.85, no_answer=0.5) == ("no_answer", 0.0)
+
+
+@pytest.mark.django_db
+def test_another_site_never_sees_this_sites_knowledge(shop):
+    document_add(shop, "Warranty", "Every device has a two-year warranty covering repairs.")
+    other = SiteFactory.create()
+    faq_add(other, "Do you ship abroad?", "Yes, to 40 countries.")
+    result = knowledge_search(site=other, query="How do I reset my password?")
+    assert [h.question for h in result.faqs] == ["Do you ship abroad?"]
+    assert knowledge_search(site=other, query="warranty for devices").passages == []
+    mine = knowledge_search(site=shop, query="Do you ship abroad?")
+    assert "Do you ship abroad?" not in [h.question for h in mine.faqs]
+
+
+@pytest.mark.django_db
+def test_hybrid_ranking_uses_keywords_too(shop):
+    faq_add(shop, "What does error E1234 mean?", "The card reader is unplugged.")
+    result = knowledge_search(site=shop, query="E1234", k=3)
+    assert result.faqs[0].question == "What does error E1234 mean?"
+
+
+@pytest.mark.django_db
+def test_empty_query_and_empty_site():
+    site = SiteFactory.create()
+    assert not knowledge_available(site)
+    result = knowledge_search(site=site, query="anything")
+    assert (result.faqs, result.passages, result.route) == ([], [], "no_answer")
+    assert knowledge_search(site=site, query="   ").route == "no_answer"
+
+
+@pytest.mark.django_db
+def test_knowledge_available_follows_changes():
+    site = SiteFactory.create()
+    assert not knowledge_available(site)
+    faq_add(site, "Where are you?", "Berlin.")
+    assert knowledge_available(site)
+
+
+@pytest.mark.django_db
+def test_as_json_shape(shop):
+    document_add(shop, "Warranty", "Every device has a two-year warranty covering repairs.")
+    body = knowledge_search(site=shop, query="warranty", k=2).as_json()
+    assert set(body) >= {"results", "passages", "route"}
+    assert set(body["results"][0]) >= {"faq_id", "question", "score"}
+    assert set(body["passages"][0]) >= {"passage_id", "document_id", "title", "text", "score"}
+
+
+@pytest.mark.django_db
+def test_warm_loads_the_indexes_before_the_first_search(shop):
+    knowledge_warm([shop.id])
+    assert _indexes[shop.id].faqs.live_units() == 6
