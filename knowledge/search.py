@@ -4,6 +4,7 @@ Hybrid retrieval over a site's FAQs and passages: dense cosine (USE embeddings) 
 fused by reciprocal rank. The route says what the chat should do with the result.
 """
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ RRF_K = 60
 MAX_QUERY_CHARS = 1000
 MIN_CANDIDATES = 20  # each ranking contributes at least this many units to the fusion
 _DEAD = -2.0  # below any cosine
+
+CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _search(
     tokens = tokenize(query)
     faqs = [_faq_hit(*hit) for hit in _ranked(index.faqs, vector, tokens, k)]
     passages = [_passage_hit(*hit) for hit in _ranked(index.passages, vector, tokens, k)]
-    fast_path, no_answer = site_thresholds(site)
+    fast_path, no_answer = site_thresholds(site, query)
     route, confidence = route_decide(
         faqs=faqs, passages=passages, fast_path=fast_path, no_answer=no_answer
     )
@@ -132,8 +135,11 @@ def route_decide(
     return ("grounded" if best >= no_answer else "no_answer"), best
 
 
-def site_thresholds(site: Site) -> tuple[float, float]:
-    """(fast_path, no_answer) similarity thresholds: the site's overrides, else the defaults."""
+def site_thresholds(site: Site, query: str = "") -> tuple[float, float]:
+    """(fast_path, no_answer) similarity thresholds: the site's overrides, else the defaults.
+
+    The encoder's similarities run higher between Chinese sentences than between English
+    ones, so a Chinese query has its own calibrated no-answer default."""
     overrides = (
         KnowledgeSettings.objects.filter(site_id=site.id)
         .values_list("fast_path_threshold", "no_answer_threshold")
@@ -142,8 +148,14 @@ def site_thresholds(site: Site) -> tuple[float, float]:
     fast_path, no_answer = overrides or (None, None)
     return (
         settings.KNOWLEDGE_FAST_PATH_THRESHOLD if fast_path is None else fast_path,
-        settings.KNOWLEDGE_NO_ANSWER_THRESHOLD if no_answer is None else no_answer,
+        _no_answer_default(query) if no_answer is None else no_answer,
     )
+
+
+def _no_answer_default(query: str) -> float:
+    if CJK_CHAR.search(query):
+        return float(settings.KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH)
+    return float(settings.KNOWLEDGE_NO_ANSWER_THRESHOLD)
 
 
 _available: dict[int, tuple[int, bool]] = {}
