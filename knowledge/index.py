@@ -93,6 +93,17 @@ class SegmentView:
     total_len: int
     dead: int  # 0: no row of the view is tombstoned, no mask needed
 
+    def cosines(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine of every row with a unit vector; dead rows get -2.
+
+        einsum runs on one thread: as fast as one-thread BLAS here (the scan is memory-bound)
+        and about 30% faster than OpenBLAS's two threads, without touching process-wide
+        BLAS settings."""
+        cosines = np.einsum("ij,j->i", self.matrix[: self.n], vector)
+        if self.dead:
+            cosines[~self.alive[: self.n]] = -2.0
+        return cosines
+
 
 class Segment:
     """The rows of one kind of unit: a base BM25 index plus appended rows scored alike."""

@@ -32,7 +32,7 @@ Route = Literal["fast_path", "grounded", "no_answer"]
 RRF_K = 60
 MAX_QUERY_CHARS = 1000
 MIN_CANDIDATES = 20  # each ranking contributes at least this many units to the fusion
-_DEAD = -2.0  # below any cosine
+_DEAD = -2.0  # below any cosine: what SegmentView.cosines gives dead rows
 
 CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
@@ -185,9 +185,7 @@ def _ranked(segment: Segment, vector: np.ndarray, tokens: list[str], k: int) -> 
     view = segment.view
     if view.n == 0 or k <= 0:
         return []
-    similarities = view.matrix[: view.n] @ vector
-    if view.dead:
-        similarities[~view.alive[: view.n]] = _DEAD
+    similarities = view.cosines(vector)
     limit = max(2 * k, MIN_CANDIDATES)
     dense = _top_units(view, similarities, limit, floor=_DEAD)
     lexical = _top_units(view, segment.bm25_scores(view, tokens), limit, floor=0.0, sparse=True)

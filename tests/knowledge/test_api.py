@@ -1,13 +1,9 @@
 import pytest
-from django.urls import include, path
 
 from tests.factories import SiteFactory, UserFactory
 from tests.knowledge import faq_add
 
-# The API's own routes, so these tests run whether or not webapp/urls.py includes them yet.
-urlpatterns = [path("api/v1/knowledge/", include("knowledge.urls"))]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/knowledge/search"
 
