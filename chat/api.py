@@ -13,17 +13,9 @@ from chat.services import conversation_create
 from chat.tokens import conversation_token_issue, conversation_token_read
 from sites.selectors import site_get_by_slug
 from sites.services import site_default_ensure
+from webapp.http import bearer_token, json_error
 
 MAX_BODY_BYTES = 16_384
-
-
-def _error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
-
-
-def _bearer(request: HttpRequest) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 @csrf_exempt
@@ -31,21 +23,21 @@ def _bearer(request: HttpRequest) -> str:
 def conversation_create_api(request: HttpRequest) -> JsonResponse:
     """POST /api/v1/conversations {"title"?, "site"?} -> 201 {"id", "token", "ws_url"}."""
     if len(request.body) > MAX_BODY_BYTES:
-        return _error(413, "body_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes.")
+        return json_error(413, "body_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes.")
     try:
         body: Any = json.loads(request.body or b"{}")
     except ValueError:
-        return _error(400, "invalid_json", "The body must be a JSON object.")
+        return json_error(400, "invalid_json", "The body must be a JSON object.")
     if not isinstance(body, dict):
-        return _error(400, "invalid_json", "The body must be a JSON object.")
+        return json_error(400, "invalid_json", "The body must be a JSON object.")
     title = body.get("title", "")
     if not isinstance(title, str):
-        return _error(400, "invalid_field", "'title' must be a string.")
+        return json_error(400, "invalid_field", "'title' must be a string.")
     site = site_default_ensure()
     if "site" in body:
         found = site_get_by_slug(str(body["site"]))
         if found is None:
-            return _error(404, "unknown_site", "No such site.")
+            return json_error(404, "unknown_site", "No such site.")
         site = found
     owner = request.user if request.user.is_authenticated else None
     conversation = conversation_create(site=site, owner=owner, title=title)
@@ -63,12 +55,12 @@ def ws_path(conversation: Conversation, token: str) -> str:
 @require_GET
 def message_list_api(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """GET /api/v1/conversations/<id>/messages with Authorization: Bearer <token>."""
-    token = _bearer(request)
+    token = bearer_token(request)
     if not token or conversation_token_read(token) is None:
-        return _error(401, "unauthorized", "A valid conversation token is required.")
+        return json_error(401, "unauthorized", "A valid conversation token is required.")
     conversation = conversation_access(conversation_id=conversation_id, token=token)
     if conversation is None:
-        return _error(404, "not_found", "No such conversation for this token.")
+        return json_error(404, "not_found", "No such conversation for this token.")
     messages = [
         {
             "id": m.id,

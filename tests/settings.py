@@ -21,3 +21,4 @@ os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")  # lets the run drop its tes
 from webapp.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MIDDLEWARE = [*MIDDLEWARE, "tests.middleware.ContentTypeCacheReset"]  # noqa: F405

@@ -8,10 +8,9 @@ from playwright.sync_api import Page, expect
 
 from knowledge.models import FaqVector
 from sites.services import site_default_ensure
-from tests.browser.test_knowledge_admin import browser, page, sign_in_to_admin
+from tests.browser.test_knowledge_admin import sign_in_to_admin
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-__all__ = ["browser", "page"]  # fixtures shared with the admin's browser tests
 
 
 def test_an_faq_added_in_the_admin_is_answered_verbatim_in_the_chat(

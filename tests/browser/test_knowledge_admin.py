@@ -1,40 +1,15 @@
 """A staff member in Chromium adds an FAQ in the admin and finds it with Try it."""
 
-import os
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser.test_chat_page import CHROMIUM_FLAGS
 from tests.factories import SiteFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 QUESTION = "How do I change the delivery address of my order?"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here are
-    # plain sequential test setup, which Django allows with this switch.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, tmp_path) -> Iterator[Page]:
-    context = browser.new_context()
-    page = context.new_page()
-    yield page
-    page.screenshot(path=str(tmp_path / "last.png"), full_page=True)  # for a failure's reader
-    context.close()
 
 
 def sign_in_to_admin(page: Page, base: str, next_path: str) -> None:
