@@ -1,4 +1,6 @@
+import logging
 import os
+import threading
 
 from django.core.asgi import get_asgi_application
 
@@ -9,6 +11,19 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+
+
+def _knowledge_warm() -> None:
+    # The encoder and jieba load in seconds: do it now, not in a customer's first question.
+    from knowledge.search import knowledge_warm
+
+    try:
+        knowledge_warm()
+    except Exception:
+        logging.getLogger(__name__).exception("could not warm the knowledge search")
+
+
+threading.Thread(target=_knowledge_warm, name="knowledge-warm", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {
