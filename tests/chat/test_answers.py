@@ -1,6 +1,8 @@
 """Answers from the site's own knowledge: verbatim FAQ answers, honest no-answers,
 grounded answers with citations; a site without knowledge chats with the model."""
 
+import time
+
 import pytest
 
 from chat import streams
@@ -14,6 +16,14 @@ from tests.factories import ConversationFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RESET = "Open Settings, choose **Security**, then *Reset password*. The link is valid for 24 hours."
+
+
+def settled(message_id: int, timeout: float = 120) -> Message:
+    deadline = time.monotonic() + timeout
+    while (message := Message.objects.get(id=message_id)).status not in Generation.FINAL:
+        assert time.monotonic() < deadline, "the answer never settled"
+        time.sleep(0.2)
+    return message
 
 
 @pytest.fixture
@@ -78,8 +88,8 @@ def test_a_related_question_is_answered_by_the_model_from_numbered_sources(shop,
     assert any(s["title"] == "How long does shipping take?" for s in generation.context["sources"])
     messages, _ = prompt_build(generation, engine_backend())
     assert "[1] " in messages[0]["content"] and "express takes 1-2 days" in messages[0]["content"]
-    generation_execute(generation.id)
-    answer = Message.objects.get(id=posted.assistant_message.id)
+    generation_execute(generation.id)  # a running test worker may have claimed it first
+    answer = settled(posted.assistant_message.id)
     assert answer.status == Message.Status.DONE and answer.text
     assert answer.sources and all({"n", "title", "excerpt"} <= set(s) for s in answer.sources)
 
