@@ -1033,7 +1033,7 @@ def profile_summary(path: Path, top: int = 8) -> str:
         group["busy"] += count
         group["leaf"][leaf] = group["leaf"].get(leaf, 0) + count
         for frame in set(frames[1:]):
-            if "/work/" in frame or frame.split(" (")[-1].startswith(PRODUCT_PACKAGES):
+            if str(ROOT) in frame or frame.split(" (")[-1].startswith(PRODUCT_PACKAGES):
                 group["inc"][frame] = group["inc"].get(frame, 0) + count
     lines = []
     for group_name, group in sorted(groups.items(), key=lambda kv: -kv[1]["busy"])[:6]:
