@@ -32,6 +32,16 @@ def upload_check(upload: UploadedFile, allowed: tuple[str, ...]) -> UploadedFile
     return upload
 
 
+def prompt_text_clean(form: forms.BaseForm, cleaned: dict[str, Any]) -> dict[str, Any]:
+    """Check a prompt's text for its kind (placeholders), reporting on the text field."""
+    if cleaned.get("kind") and cleaned.get("text"):
+        try:
+            cleaned["text"] = prompt_text_validate(kind=cleaned["kind"], text=cleaned["text"])
+        except ValidationError as exc:
+            form.add_error("text", exc)
+    return cleaned
+
+
 class FaqEntryForm(forms.ModelForm):
     alt_questions = forms.CharField(
         label="Other phrasings",
@@ -120,13 +130,7 @@ class PromptTemplateForm(forms.ModelForm):
         widgets = {"text": forms.Textarea(attrs={"rows": 16, "cols": 100})}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("kind") and cleaned.get("text"):
-            try:
-                cleaned["text"] = prompt_text_validate(kind=cleaned["kind"], text=cleaned["text"])
-            except ValidationError as exc:
-                self.add_error("text", exc)
-        return cleaned
+        return prompt_text_clean(self, super().clean() or {})
 
     def _post_clean(self) -> None:
         pass  # the version number is given by prompt_version_create, which validates the row
@@ -150,13 +154,7 @@ class PromptPreviewForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("kind") and cleaned.get("text"):
-            try:
-                cleaned["text"] = prompt_text_validate(kind=cleaned["kind"], text=cleaned["text"])
-            except ValidationError as exc:
-                self.add_error("text", exc)
-        return cleaned
+        return prompt_text_clean(self, super().clean() or {})
 
     def source_list(self) -> list[str]:
         blocks = self.cleaned_data.get("sources", "").replace("\r\n", "\n").split("\n\n")
