@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -121,12 +122,55 @@ def _worker(test_db_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     worker.stop()
 
 
+def worker_settle(timeout: float = 30) -> bool:
+    """Let the worker and the web server finish what a test left them doing.
+
+    The flush after a live test truncates every table; a worker still settling a
+    generation or indexing a document inside a transaction would deadlock with it.
+    Queued and streaming generations are cancelled; the rest is waited for.
+    Returns whether everything settled in time.
+    """
+    from django.db import connection
+
+    from chat.models import Generation
+    from chat.services import generation_cancel, generation_reap
+    from knowledge.models import Document
+
+    busy_statuses = (Generation.Status.QUEUED, Generation.Status.STREAMING)
+    for generation in Generation.objects.filter(status__in=busy_statuses):
+        generation_cancel(generation=generation)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        generation_reap()  # a worker a test killed settles nothing
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                " AND state IN ('active', 'idle in transaction')"
+            )
+            (others_busy,) = cursor.fetchone()
+        busy = (
+            others_busy
+            or Generation.objects.filter(status__in=busy_statuses).exists()
+            or Document.objects.filter(
+                status__in=(Document.Status.PENDING, Document.Status.INDEXING)
+            ).exists()
+        )
+        if not busy:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @pytest.fixture
-def worker(_worker: WorkerProcess) -> WorkerProcess:
-    """The run's worker, restarted first if an earlier test killed it."""
+def worker(_worker: WorkerProcess) -> Iterator[WorkerProcess]:
+    """The run's worker, restarted first if an earlier test killed it; settled afterwards."""
     if not _worker.alive():
         _worker.start()
-    return _worker
+    yield _worker
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    if on_postgres and not worker_settle():
+        warnings.warn("the worker was still busy when the test's data was flushed", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
