@@ -27,6 +27,7 @@ from evaluation.models import EvaluationReport
 from knowledge.index import index_forget
 from knowledge.models import FaqEntry, KnowledgeSettings
 from knowledge.search import FaqHit, knowledge_search, route_decide, site_thresholds
+from knowledge.search import Thresholds as RouteThresholds
 from knowledge.services import faq_embed, faq_import
 from knowledge.text import tokenize
 from sites.models import Site
@@ -165,7 +166,8 @@ def query_run(site: Site, query: dict[str, Any], baseline: Bm25Baseline) -> Quer
         query=query["query"],
         expected=query["faq_id"],
         ranked=[hit.external_id for hit in result.faqs],
-        scores=[float(hit.similarity) for hit in result.faqs],
+        scores=[float(hit.score) for hit in result.faqs],
+        similarities=[float(hit.similarity) for hit in result.faqs],
         route=result.route,
         confidence=float(result.confidence),
         latency_ms=latency_ms,
@@ -178,10 +180,14 @@ def query_run(site: Site, query: dict[str, Any], baseline: Bm25Baseline) -> Quer
 def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) -> str:
     """The route the chat would have taken for this query under other thresholds."""
     hits = [
-        FaqHit(0, faq_id, "", "", "", 0.0, similarity)
-        for faq_id, similarity in zip(outcome.ranked, outcome.scores, strict=True)
+        FaqHit(0, faq_id, "", "", "", score, similarity)
+        for faq_id, score, similarity in zip(
+            outcome.ranked, outcome.scores, outcome.similarities, strict=True
+        )
     ]
-    route, _ = route_decide(faqs=hits, passages=[], fast_path=fast_path, no_answer=no_answer)
+    route, _ = route_decide(
+        faqs=hits, passages=[], thresholds=RouteThresholds(fast_path, no_answer, passage=2.0)
+    )
     return route
 
 
@@ -204,7 +210,7 @@ def faq_evaluate(
         if queries:  # load the encoder before timing, so p99 is not its start-up
             knowledge_search(site=site, query=queries[0]["query"], k=TOP_K)
         outcomes = [query_run(site, query, baseline) for query in queries]
-        fast_path, no_answer = site_thresholds(site)
+        fast_path, no_answer, _ = site_thresholds(site)
         figures = run_figures(outcomes)
         if answers:
             figures["answers"] = answers_check(site, outcomes, answers)

@@ -22,10 +22,11 @@ class QueryOutcome:
     query: str
     expected: str | None
     ranked: list[str]
-    scores: list[float]  # similarity of each ranked FAQ
+    scores: list[float]  # ranking score of each ranked FAQ
     route: str
     confidence: float
     latency_ms: float
+    similarities: list[float] = field(default_factory=list)  # closest-phrasing cosines
     baseline_ranked: list[str] = field(default_factory=list)
     baseline_scores: list[float] = field(default_factory=list)
     baseline_latency_ms: float = 0.0

@@ -172,7 +172,7 @@ class KnowledgeSettingsForm(forms.ModelForm):
         help_texts = {
             "fast_path_threshold": "Answer with the FAQ text as is at this similarity or above "
             f"(blank: {settings.KNOWLEDGE_FAST_PATH_THRESHOLD}).",
-            "no_answer_threshold": "Below this similarity, say the answer is not known "
+            "no_answer_threshold": "Below this FAQ confidence, say the answer is not known "
             f"(blank: {settings.KNOWLEDGE_NO_ANSWER_THRESHOLD}).",
         }
 
@@ -181,7 +181,7 @@ class KnowledgeSettingsForm(forms.ModelForm):
         for name in ("fast_path_threshold", "no_answer_threshold"):
             value = cleaned.get(name)
             if value is not None and not 0 <= value <= 1:
-                self.add_error(name, "A similarity threshold lies between 0 and 1.")
+                self.add_error(name, "A threshold lies between 0 and 1.")
         fast = cleaned.get("fast_path_threshold")
         if fast is None:
             fast = settings.KNOWLEDGE_FAST_PATH_THRESHOLD

@@ -113,6 +113,7 @@ class Segment:
         self.matrix, self.alive, self.row_unit, self.row_len = _arrays(max(64, rows + rows // 4))
         self.n = self.dead = self.total_len = 0
         self.unit_rows: dict[int, range] = {}
+        self.unit_norm: dict[int, float] = {}  # length of the sum of the unit's row vectors
         self.row_texts: list[str] = []  # append-only, like the arrays
         self.unit_meta: dict[int, FaqMeta | PassageMeta] = {}
         self.group_units: dict[int, list[int]] = {}
@@ -154,6 +155,7 @@ class Segment:
         self.alive[start : start + count] = True
         self.unit_rows[unit.unit_id] = range(start, start + count)
         self.unit_meta[unit.unit_id] = unit.meta
+        self.unit_norm[unit.unit_id] = float(np.linalg.norm(unit.vectors.sum(axis=0)))
         self.row_texts.extend(unit.texts)
         self.total_len += sum(len(t) for t in tokens)
         self.n += count
@@ -167,6 +169,7 @@ class Segment:
                 self.alive[rows.start : rows.stop] = False  # before the meta: readers skip it
                 self.dead += len(rows)
             self.unit_meta.pop(unit_id, None)
+            self.unit_norm.pop(unit_id, None)
 
     def groups_replace(self, groups: Mapping[int, Group], gone: Iterable[int] = ()) -> None:
         """Drop `gone` and the old rows of `groups`, then append the new ones."""

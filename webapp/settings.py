@@ -169,14 +169,18 @@ GENERATION_HEARTBEAT_SECONDS = env_float("GENERATION_HEARTBEAT_SECONDS", 2.0)
 GENERATION_STALE_SECONDS = env_float("GENERATION_STALE_SECONDS", 20.0)
 
 # --- Knowledge ---------------------------------------------------------------------------
-# Routing thresholds on the best match's cosine similarity, calibrated with `manage.py
-# evaluate faq --calibrate` on CLINC150, StackFAQ, HWU64 and LCQMC together (see README);
-# each site may override them in the admin. Fast path: verbatim answers right >= 98 % of
-# the time on every set. No answer: out-of-scope recall >= 0.8 per language; Chinese
-# sentences score higher against each other, so Chinese queries have their own threshold.
+# Routing thresholds, calibrated with `manage.py evaluate faq --calibrate` on the public
+# evaluation sets (see README); a site may override the first two in the admin.
+# Fast path: the top FAQ's closest phrasing at this cosine or above is answered verbatim
+# (right >= 98 % of the time on every set). No answer: below this FAQ confidence
+# (knowledge.search.faq_confidence) the FAQs do not answer; out-of-scope recall >= 0.8 per
+# language. Passages: the best passage's cosine below which the documents do not answer.
+# Chinese sentences score higher against each other, so Chinese queries have their own.
 KNOWLEDGE_FAST_PATH_THRESHOLD = env_float("KNOWLEDGE_FAST_PATH_THRESHOLD", 0.90)
-KNOWLEDGE_NO_ANSWER_THRESHOLD = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD", 0.52)
-KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH", 0.75)
+KNOWLEDGE_NO_ANSWER_THRESHOLD = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD", 0.34)
+KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH", 0.50)
+KNOWLEDGE_PASSAGE_THRESHOLD = env_float("KNOWLEDGE_PASSAGE_THRESHOLD", 0.52)
+KNOWLEDGE_PASSAGE_THRESHOLD_ZH = env_float("KNOWLEDGE_PASSAGE_THRESHOLD_ZH", 0.75)
 KNOWLEDGE_TOP_PASSAGES = env_int("KNOWLEDGE_TOP_PASSAGES", 3)
 KNOWLEDGE_EMBED_THREADS = env_int("KNOWLEDGE_EMBED_THREADS", 2)
 

@@ -4,6 +4,9 @@ from knowledge.index import _indexes
 from knowledge.models import KnowledgeSettings
 from knowledge.search import (
     FaqHit,
+    PassageHit,
+    Thresholds,
+    faq_confidence,
     knowledge_available,
     knowledge_search,
     knowledge_warm,
@@ -110,17 +113,41 @@ def test_site_thresholds_override_the_defaults(shop):
     assert knowledge_search(site=shop, query=query).route == "no_answer"
 
 
-def test_route_decide_uses_the_top_faq_for_the_fast_path():
-    def faq(similarity):
-        return FaqHit(1, "", "q", "q", "a", 0.03, similarity)
+def faq_hit(score, similarity):
+    return FaqHit(1, "", "q", "q", "a", score, similarity)
 
-    assert route_decide(faqs=[faq(0.9)], passages=[], fast_path=0.85, no_answer=0.5) == (
-        "fast_path", 0.9,
-    )  # fmt: skip
-    assert route_decide(faqs=[faq(0.7), faq(0.8)], passages=[], fast_path=0.85, no_answer=0.5) == (
-        "grounded", 0.8,
-    )  # fmt: skip
-    assert route_decide(faqs=[], passages=[], fast_path=0.85, no_answer=0.5) == ("no_answer", 0.0)
+
+def passage_hit(similarity):
+    return PassageHit(1, 1, "Doc", "text", similarity, similarity)
+
+
+LIMITS = Thresholds(fast_path=0.85, no_answer=0.3, passage=0.5)
+
+
+def test_route_decide_answers_verbatim_when_the_top_faq_is_a_near_copy():
+    route = route_decide(
+        faqs=[faq_hit(0.8, 0.9), faq_hit(0.3, 0.3)], passages=[], thresholds=LIMITS
+    )
+    assert route == ("fast_path", 0.9)
+
+
+def test_a_clear_winner_is_grounded_but_a_crowd_of_near_equals_is_not():
+    clear = [faq_hit(0.7, 0.7), *[faq_hit(0.3, 0.3)] * 4]
+    route, confidence = route_decide(faqs=clear, passages=[], thresholds=LIMITS)
+    assert route == "grounded" and confidence == pytest.approx(0.7 - 0.5 * 0.3)
+    crowd = [faq_hit(0.55, 0.55), *[faq_hit(0.52, 0.52)] * 4]
+    assert faq_confidence(crowd) == pytest.approx(0.55 - 0.5 * 0.52)
+    assert route_decide(faqs=crowd, passages=[], thresholds=LIMITS)[0] == "no_answer"
+
+
+def test_a_close_passage_grounds_the_answer_when_no_faq_does():
+    crowd = [faq_hit(0.4, 0.4)] * 5
+    route, confidence = route_decide(faqs=crowd, passages=[passage_hit(0.6)], thresholds=LIMITS)
+    assert (route, confidence) == ("grounded", 0.6)
+    assert route_decide(faqs=crowd, passages=[passage_hit(0.45)], thresholds=LIMITS)[0] == (
+        "no_answer"
+    )
+    assert route_decide(faqs=[], passages=[], thresholds=LIMITS) == ("no_answer", 0.0)
 
 
 @pytest.mark.django_db

@@ -192,7 +192,8 @@ def prediction_row(dataset: str, outcome: QueryOutcome) -> dict[str, Any]:
         "route": outcome.route,
         "score": outcome.confidence,
         "ranked": outcome.ranked,
-        "similarities": [round(x, 4) for x in outcome.scores],
+        "scores": [round(x, 4) for x in outcome.scores],
+        "similarities": [round(x, 4) for x in outcome.similarities],
         "bm25_ranked": outcome.baseline_ranked,
         "bm25_scores": [round(x, 3) for x in outcome.baseline_scores],
     }
