@@ -21,6 +21,7 @@ from django.utils import timezone
 from knowledge.embeddings import embed, vector_to_bytes
 from knowledge.index import knowledge_changed
 from knowledge.models import Document, Passage
+from knowledge.text import tokens_stored
 from sites.models import Site
 
 log = logging.getLogger(__name__)
@@ -406,7 +407,14 @@ def _passages_replace(
             return
         Passage.objects.filter(document_id=document.id).delete()
         Passage.objects.bulk_create(
-            Passage(document_id=document.id, site_id=document.site_id, position=i, text=t, vector=v)
+            Passage(
+                document_id=document.id,
+                site_id=document.site_id,
+                position=i,
+                text=t,
+                vector=v,
+                tokens=tokens_stored(t),
+            )
             for i, (t, v) in enumerate(zip(texts, vectors, strict=True))
         )
         fields: dict[str, object] = {"status": Document.Status.READY, "error": ""}

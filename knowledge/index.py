@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from knowledge.embeddings import DIM, vectors_from_bytes
 from knowledge.models import FaqEntry, FaqVector, Passage
-from knowledge.text import tokenize
+from knowledge.text import tokenize, tokens_loaded
 from webapp.redis import redis_key, redis_sync
 
 logger = logging.getLogger(__name__)
@@ -274,15 +274,18 @@ def faq_groups(site_id: int, faq_ids: Collection[int] | None = None) -> dict[int
         if chunk is not None:
             vectors = vectors.filter(faq_id__in=chunk)
         vectors = vectors.order_by("faq_id", "id")
-        rows: dict[int, list[tuple[int, str, bytes | memoryview]]] = {}
-        for vector_id, faq_id, text, raw in vectors.values_list("id", "faq_id", "text", "vector"):
+        rows: dict[int, list[tuple[int, str, bytes | memoryview, str | None]]] = {}
+        fields = ("id", "faq_id", "text", "vector", "tokens")
+        for vector_id, faq_id, text, raw, tokens in vectors.values_list(*fields):
             if len(raw) == DIM * 4:
-                rows.setdefault(faq_id, []).append((vector_id, text, raw))
+                rows.setdefault(faq_id, []).append((vector_id, text, raw, tokens))
         for faq_id, phrasings in rows.items():
             entry = by_id[faq_id]
             meta = FaqMeta(faq_id, entry.external_id, entry.question, entry.answer)
-            matrix = vectors_from_bytes(raw for _, _, raw in phrasings)
-            unit = Unit(faq_id, matrix, [text for _, text, _ in phrasings], meta)
+            matrix = vectors_from_bytes(raw for _, _, raw, _ in phrasings)
+            texts = [text for _, text, _, _ in phrasings]
+            tokens = [tokens_loaded(stored, text) for _, text, _, stored in phrasings]
+            unit = Unit(faq_id, matrix, texts, meta, tokens)
             groups[faq_id] = ((entry.updated_at, phrasings[-1][0]), [unit])
     return groups
 
@@ -299,7 +302,9 @@ def faq_stamps(site_id: int) -> dict[int, object]:
 
 def document_groups(site_id: int, document_ids: Collection[int] | None = None) -> dict[int, Group]:
     """Embedded passages of the site (all, or those of `document_ids`), by document."""
-    fields = ("id", "document_id", "text", "vector", "document__title", "document__updated_at")
+    fields = (
+        "id", "document_id", "text", "vector", "document__title", "document__updated_at", "tokens",
+    )  # fmt: skip
     found: dict[int, list[tuple[Any, ...]]] = {}
     for chunk in _chunks(document_ids):
         passages = Passage.objects.filter(site_id=site_id, vector__isnull=False)
@@ -316,8 +321,14 @@ def document_groups(site_id: int, document_ids: Collection[int] | None = None) -
     for document_id, rows in found.items():
         matrix = vectors_from_bytes(row[3] for row in rows)
         units = [
-            Unit(pid, matrix[i : i + 1], [text], PassageMeta(pid, document_id, title, text))
-            for i, (pid, _, text, _, title, _) in enumerate(rows)
+            Unit(
+                pid,
+                matrix[i : i + 1],
+                [text],
+                PassageMeta(pid, document_id, title, text),
+                [tokens_loaded(stored, text)],
+            )
+            for i, (pid, _, text, _, title, _, stored) in enumerate(rows)
         ]
         stamp = (len(rows), max(row[0] for row in rows), rows[0][5])
         groups[document_id] = (stamp, units)

@@ -45,6 +45,8 @@ class FaqVector(models.Model):
     faq = models.ForeignKey(FaqEntry, on_delete=models.CASCADE, related_name="vectors")
     text = models.TextField()
     vector = models.BinaryField()
+    # BM25 tokens, space-separated; null (rows from before) means: tokenize on load.
+    tokens = models.TextField(null=True, blank=True)  # noqa: DJ001 - null is not ""
 
     def __str__(self) -> str:
         return self.text[:80]
@@ -81,6 +83,8 @@ class Passage(models.Model):
     position = models.PositiveIntegerField()
     text = models.TextField()
     vector = models.BinaryField(null=True, blank=True)
+    # BM25 tokens, space-separated; null (rows from before) means: tokenize on load.
+    tokens = models.TextField(null=True, blank=True)  # noqa: DJ001 - null is not ""
 
     class Meta:
         ordering = ("document_id", "position")

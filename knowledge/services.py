@@ -23,6 +23,7 @@ from django.utils import timezone
 from knowledge.embeddings import embed, vector_to_bytes
 from knowledge.index import knowledge_changed
 from knowledge.models import FaqEntry, FaqVector, Passage
+from knowledge.text import tokens_stored
 from sites.models import Site
 
 FAQ_COLUMNS = ("faq_id", "question", "answer", "alt_questions", "tags", "language", "enabled")
@@ -166,7 +167,7 @@ def _faq_vectors_store(embedded: dict[int, list[tuple[str, bytes]]]) -> int:
         }
         FaqVector.objects.filter(faq_id__in=list(fresh)).delete()
         FaqVector.objects.bulk_create(
-            FaqVector(faq_id=faq_id, text=text, vector=raw)
+            FaqVector(faq_id=faq_id, text=text, vector=raw, tokens=tokens_stored(text))
             for faq_id in fresh
             for text, raw in embedded[faq_id]
         )
@@ -187,8 +188,9 @@ def knowledge_reindex(site: Site) -> tuple[int, int]:
         passages = list(Passage.objects.filter(id__in=chunk).only("document_id", "text"))
         for passage, vector in zip(passages, embed([p.text for p in passages]), strict=True):
             passage.vector = vector_to_bytes(vector)
+            passage.tokens = tokens_stored(passage.text)
             documents.add(passage.document_id)
-        Passage.objects.bulk_update(passages, ["vector"])
+        Passage.objects.bulk_update(passages, ["vector", "tokens"])
     knowledge_changed(site.id, faq_ids=faq_ids, document_ids=documents)
     return vectors, len(passage_ids)
 

@@ -71,6 +71,16 @@ def _cjk_tokens(run: str) -> tuple[str, ...]:
     return tuple(t for t in words if t.strip() and t not in CHINESE_STOP_WORDS)
 
 
+def tokens_stored(text: str) -> str:
+    """`tokenize(text)` as stored beside a vector (no token holds whitespace), so that an
+    index loads without tokenizing every row again (jieba is most of a cold load)."""
+    return " ".join(tokenize(text))
+
+
+def tokens_loaded(stored: str | None, text: str) -> list[str]:
+    return tokenize(text) if stored is None else stored.split()
+
+
 def tokenize(text: str) -> list[str]:
     """BM25 tokens of `text`, in order (duplicates kept: they are term frequencies)."""
     text = unicodedata.normalize("NFKC", text).lower()

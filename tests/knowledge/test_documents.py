@@ -22,6 +22,7 @@ from knowledge.documents import (
 )
 from knowledge.models import Document, Passage
 from knowledge.search import knowledge_search
+from knowledge.text import tokens_stored
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -273,6 +274,7 @@ def test_index_stores_embedded_passages_and_reports_progress(
     passages = list(document.passages.all())
     assert len(passages) > documents.EMBED_BATCH  # more than one batch of embeddings
     assert all(len(p.vector) == 512 * 4 and p.site_id == site.id for p in passages)
+    assert all(p.tokens == tokens_stored(p.text) for p in passages)  # BM25 needs no re-tokenizing
     assert [p.position for p in passages] == list(range(len(passages)))
     assert seen == sorted(seen) and seen[-1] == 100 and len(set(seen)) >= 4
     result = knowledge_search(site=site, query="When does a parcel to zone 17 arrive?")

@@ -194,3 +194,18 @@ def test_reindex_embeds_everything_again_and_the_index_follows(site):
     result = knowledge_search(site=site, query="Every device has a two-year warranty.")
     assert result.passages[0].similarity > 0.99
     assert result.faqs[0].question == "What is your return policy?"
+
+
+def test_the_index_loads_stored_bm25_tokens_and_tokenizes_rows_stored_without_them(site):
+    vectors = FaqVector.objects.filter(faq__site=site)
+    assert {v.tokens for v in vectors} == {"return polici", "return item"}
+    document_add(site, "Warranty", "Every device has a two-year warranty.")  # tokens: null
+    # A marker stored as a token (never in the text) is what a fresh load scores.
+    vectors.filter(text="Can I return an item?").update(tokens="return item zzqx")
+    index_module.index_forget(site.id)
+    result = knowledge_search(site=site, query="warranty")
+    assert result.passages[0].document_title == "Warranty"
+    index = site_index(site.id)
+    view = index.faqs.view
+    assert index.faqs.bm25_scores(view, ["zzqx"]).max() > 0
+    assert index.passages.bm25_scores(index.passages.view, ["warranti"]).max() > 0
