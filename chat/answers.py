@@ -34,7 +34,12 @@ class AnswerPlan:
 
 def answer_plan(*, site: Site, question: str) -> AnswerPlan:
     """Decide how to answer `question` on `site`, from its own knowledge."""
-    from knowledge.search import knowledge_available, knowledge_search
+    from knowledge.search import (
+        faq_confidence,
+        knowledge_available,
+        knowledge_search,
+        site_thresholds,
+    )
 
     if not knowledge_available(site):
         return AnswerPlan()
@@ -51,6 +56,11 @@ def answer_plan(*, site: Site, question: str) -> AnswerPlan:
         return AnswerPlan(route="fast_path", text=faq.answer, sources=[source])
     if result.route == "no_answer":
         return AnswerPlan(route="no_answer", text=no_answer_text(question))
+    # Only sources that pass their own threshold: a weak one invites the model to answer
+    # from it anyway. One of the two kinds passed, or the route would be no_answer.
+    limits = site_thresholds(site, question)
+    passages = [p for p in result.passages if p.similarity >= limits.passage]
+    faqs = result.faqs[:2] if faq_confidence(result.faqs) >= limits.no_answer else []
     sources = [
         {
             "n": 0,
@@ -59,10 +69,10 @@ def answer_plan(*, site: Site, question: str) -> AnswerPlan:
             "title": p.document_title,
             "excerpt": p.text,
         }
-        for p in result.passages[: settings.KNOWLEDGE_TOP_PASSAGES]
+        for p in passages[: settings.KNOWLEDGE_TOP_PASSAGES]
     ] + [
         {"n": 0, "kind": "faq", "id": f.faq_id, "title": f.question, "excerpt": f.answer}
-        for f in result.faqs[:2]
+        for f in faqs
     ]
     for number, source in enumerate(sources, start=1):
         source["n"] = number

@@ -247,7 +247,8 @@ def answers_check(site: Site, outcomes: list[QueryOutcome], n: int) -> dict[str,
     oos = ordered_sample(rng, [o.query for o in outcomes if not o.in_scope], n)
     known = ordered_sample(rng, [o.query for o in outcomes if o.in_scope], n)
     oos_answers = [(q, *answer_ask(site, q)) for q in oos]
-    known_routes = [answer_ask(site, q)[0] for q in known]
+    known_answers = [answer_ask(site, q) for q in known]
+    known_routes = [route for route, _ in known_answers]
     invented = [(q, r, text) for q, r, text in oos_answers if answer_invented(r, text)]
     routes = [route for _, route, _ in oos_answers] + known_routes
     return {
@@ -257,6 +258,9 @@ def answers_check(site: Site, outcomes: list[QueryOutcome], n: int) -> dict[str,
         "oos_invented_rate": len(invented) / len(oos) if oos else None,
         "in_scope_asked": len(known),
         "in_scope_declined": known_routes.count(NO_ANSWER),
+        "in_scope_model_declined": sum(
+            1 for route, text in known_answers if route == "grounded" and DECLINED.search(text)
+        ),
         "routes": {route: routes.count(route) for route in sorted(set(routes))},
         "invented_examples": [
             {"query": q, "route": r, "text": text[:300]} for q, r, text in invented[:5]

@@ -13,6 +13,7 @@ from chat.runner import generation_execute, prompt_build
 from chat.services import message_post
 from knowledge.services import faq_create, faq_embed
 from tests.factories import ConversationFactory, SiteFactory
+from tests.knowledge import document_add
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RESET = "Open Settings, choose **Security**, then *Reset password*. The link is valid for 24 hours."
@@ -80,12 +81,15 @@ def test_an_unrelated_question_gets_an_honest_no_answer(shop, question, reply):
 
 def test_a_related_question_is_answered_by_the_model_from_numbered_sources(shop, settings):
     settings.KNOWLEDGE_FAST_PATH_THRESHOLD = 0.99  # make the match uncertain
+    document_add(shop, "Office plants", "The office plants are watered every Monday morning.")
     conversation = ConversationFactory.create(site=shop)
     posted = message_post(conversation=conversation, text="How fast is express shipping?")
     assert posted.assistant_message.route == "grounded"
     generation = posted.generation
     assert generation.status == Generation.Status.QUEUED
-    assert any(s["title"] == "How long does shipping take?" for s in generation.context["sources"])
+    titles = [s["title"] for s in generation.context["sources"]]
+    assert "How long does shipping take?" in titles
+    assert "Office plants" not in titles  # a passage far from the question is left out
     messages, _ = prompt_build(generation, engine_backend())
     assert "[1] " in messages[0]["content"] and "express takes 1-2 days" in messages[0]["content"]
     generation_execute(generation.id)  # a running test worker may have claimed it first
