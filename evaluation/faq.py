@@ -265,6 +265,11 @@ def answers_check(site: Site, outcomes: list[QueryOutcome], n: int) -> dict[str,
         "invented_examples": [
             {"query": q, "route": r, "text": text[:300]} for q, r, text in invented[:5]
         ],
+        "in_scope_examples": [
+            {"query": q, "route": r, "text": text[:300]}
+            for q, (r, text) in zip(known, known_answers, strict=True)
+            if r == "grounded"
+        ][:5],
     }
 
 

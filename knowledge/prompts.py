@@ -20,13 +20,11 @@ from sites.models import Site
 SOURCES_PLACEHOLDER = "{sources}"
 SYSTEM_PROMPT_DEFAULT: str = settings.SYSTEM_PROMPT
 GROUNDED_PROMPT_DEFAULT = """\
-Answer the customer's question using only the numbered sources below. First check that \
-they are about what the customer asks. If they are not, or they do not contain the answer, \
-reply only: "I couldn't find that in our help content. Would you like me to connect you \
-with a human agent?" (in the customer's language) and nothing else. Do not use other \
+Answer the customer's question using only the numbered sources below; do not use other \
 knowledge and do not guess. Cite each source you use by its number in square brackets, \
 like [1] or [2], right after the sentence it supports. Answer in the language the customer \
-writes in, even when the sources are in another language.
+writes in, even when the sources are in another language. If the sources do not contain \
+the answer, say so plainly and offer to connect the customer with a human agent.
 
 Sources:
 {sources}"""
