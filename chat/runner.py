@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from chat import streams
-from chat.answers import sources_block, sources_cited
+from chat.answers import no_answer_text, sources_answer, sources_block, sources_cited
 from chat.engine import engine_backend
 from chat.models import Generation, Message
 from chat.services import generation_finish
@@ -136,6 +136,9 @@ def _generation_stream(generation: Generation) -> None:
         return
     result = StreamResult()
     try:
+        if _sources_miss(generation, backend, messages):
+            _settle_no_answer(generation)
+            return
         _relay_deltas(generation, backend, messages, result)
     except RetryableBackendError as exc:
         if not result.parts and Generation.objects.filter(
@@ -152,6 +155,44 @@ def _generation_stream(generation: Generation) -> None:
         _settle_failed(generation, result.text, "internal_error", "The assistant failed.")
         return
     _settle_done(generation, result, dropped, started)
+
+
+def _sources_miss(generation: Generation, backend: Backend, messages: list[ChatMessage]) -> bool:
+    """A grounded answer whose sources, the model says, do not answer the question."""
+    context = generation.context
+    if not settings.KNOWLEDGE_ANSWER_CHECK or context.get("route") != "grounded":
+        return False
+    if not context.get("sources"):
+        return False
+    return not sources_answer(backend, messages, f"{generation.id}:check")
+
+
+def _settle_no_answer(generation: Generation) -> None:
+    """Answer with the honest no-answer reply, as if retrieval had found nothing."""
+    question = (
+        Message.objects.filter(
+            conversation_id=generation.conversation_id,
+            role=Message.Role.USER,
+            id__lt=generation.message_id,
+        )
+        .order_by("-id")
+        .values_list("text", flat=True)
+        .first()
+    )
+    text = no_answer_text(question or "")
+    streams.stream_delta(generation.id, text)
+    if generation_finish(
+        generation=generation,
+        status=Generation.Status.DONE,
+        text=text,
+        sources=[],
+        route="no_answer",
+        first_token_at=timezone.now(),
+    ):
+        streams.stream_done(generation.id, Generation.Status.DONE, {})
+        metrics.generation_observe(status=Generation.Status.DONE)
+    else:
+        log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
 
 
 def _relay_deltas(

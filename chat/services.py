@@ -147,11 +147,15 @@ def generation_finish(
     from_status: str = Generation.Status.STREAMING,
     text: str | None = None,
     sources: list[dict[str, Any]] | None = None,
+    route: str | None = None,
     error_code: str = "",
     error_detail: str = "",
     **fields: Any,
 ) -> bool:
-    """Settle a generation and its message once; False if someone else settled it first."""
+    """Settle a generation and its message once; False if someone else settled it first.
+
+    `route` changes the message's route (a grounded answer the sources turned out not to
+    support is settled as a no-answer)."""
     now = timezone.now()
     with transaction.atomic():
         settled = Generation.objects.filter(id=generation.id, status=from_status).update(
@@ -168,6 +172,8 @@ def generation_finish(
             message_fields["text"] = text
         if sources is not None:
             message_fields["sources"] = sources
+        if route is not None:
+            message_fields["route"] = route
         Message.objects.filter(id=generation.message_id).update(**message_fields)
     return True
 

@@ -16,6 +16,9 @@ if "MEDIA_ROOT" not in os.environ:
 os.environ.setdefault("GENERATION_STALE_SECONDS", "3")
 os.environ.setdefault("GENERATION_HEARTBEAT_SECONDS", "0.5")
 os.environ.setdefault("GENERATION_MAX_TOKENS", "300")
+# The 135M test model cannot judge its sources; the check runs with the default model in
+# tests/chat/test_answer_check.py.
+os.environ.setdefault("KNOWLEDGE_ANSWER_CHECK", "false")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")  # lets the run drop its test database
 
 from webapp.settings import *  # noqa: E402, F403

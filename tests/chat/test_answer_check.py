@@ -1,0 +1,61 @@
+"""Before a grounded answer the default model says which source answers the question; when
+none does, the customer gets the honest no-answer reply instead of an invented answer."""
+
+import pytest
+
+from chat import streams
+from chat.answers import NO_ANSWER_EN, sources_answer
+from chat.engine import engine_backend
+from chat.models import Generation, Message
+from chat.runner import generation_execute, prompt_build
+from chat.services import message_post
+from inference.models import DEFAULT_MODEL
+from knowledge.models import KnowledgeSettings
+from tests.factories import ConversationFactory, SiteFactory
+from tests.knowledge import faq_add
+
+# Not transactional: the message's task is never sent, so only this test runs the generation.
+pytestmark = [pytest.mark.django_db, pytest.mark.default_model]
+
+
+@pytest.fixture
+def shop(settings):
+    settings.INFERENCE_OPTIONS = {**settings.INFERENCE_OPTIONS, "model": DEFAULT_MODEL}
+    settings.KNOWLEDGE_ANSWER_CHECK = True
+    settings.GENERATION_MAX_TOKENS = 12
+    site = SiteFactory.create(slug="shop")
+    faq_add(
+        site,
+        "How long does shipping take?",
+        "Standard shipping takes 3-5 business days; express takes 1-2 days and costs $12.",
+    )
+    faq_add(site, "Can I return an item?", "Yes, within 30 days of delivery for a refund.")
+    # Every question is routed to a grounded answer: the check alone decides.
+    KnowledgeSettings.objects.create(site=site, fast_path_threshold=0.99, no_answer_threshold=0)
+    return site
+
+
+def asked(site, question):
+    posted = message_post(conversation=ConversationFactory.create(site=site), text=question)
+    assert posted.assistant_message.route == "grounded"
+    return posted
+
+
+def test_a_question_the_sources_do_not_answer_gets_the_no_answer_reply(shop):
+    posted = asked(shop, "What is the best recipe for chocolate cake?")
+    generation_execute(posted.generation.id)
+    answer = Message.objects.get(id=posted.assistant_message.id)
+    assert (answer.route, answer.text, answer.sources) == ("no_answer", NO_ANSWER_EN, [])
+    assert answer.status == Message.Status.DONE
+    assert streams.stream_text(posted.generation.id) == NO_ANSWER_EN  # what the socket shows
+
+
+def test_a_question_the_sources_answer_is_answered_from_them(shop):
+    posted = asked(shop, "How much does express shipping cost?")
+    generation = Generation.objects.get(id=posted.generation.id)
+    messages, _ = prompt_build(generation, engine_backend())
+    assert sources_answer(engine_backend(), messages, "check-1")
+    generation_execute(posted.generation.id)
+    answer = Message.objects.get(id=posted.assistant_message.id)
+    assert answer.route == "grounded" and answer.status == Message.Status.DONE
+    assert answer.text and answer.text != NO_ANSWER_EN
