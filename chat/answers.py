@@ -43,6 +43,7 @@ class AnswerPlan:
     route: str = ""  # "" (plain chat: the site has no knowledge), fast_path, grounded, no_answer
     text: str = ""  # the finished answer for fast_path and no_answer
     sources: list[dict[str, Any]] = field(default_factory=list)
+    check: bool = False  # grounded, but not surely: the model checks the sources first
 
 
 def answer_plan(*, site: Site, question: str) -> AnswerPlan:
@@ -73,7 +74,12 @@ def answer_plan(*, site: Site, question: str) -> AnswerPlan:
     # from it anyway. One of the two kinds passed, or the route would be no_answer.
     limits = site_thresholds(site, question)
     passages = [p for p in result.passages if p.similarity >= limits.passage]
-    faqs = result.faqs[:2] if faq_confidence(result.faqs) >= limits.no_answer else []
+    confidence = faq_confidence(result.faqs)
+    faqs = result.faqs[:2] if confidence >= limits.no_answer else []
+    margin = settings.KNOWLEDGE_ANSWER_CHECK_MARGIN
+    sure = confidence >= limits.no_answer + margin or any(
+        p.similarity >= limits.passage + margin for p in passages
+    )
     sources = [
         {
             "n": 0,
@@ -89,7 +95,8 @@ def answer_plan(*, site: Site, question: str) -> AnswerPlan:
     ]
     for number, source in enumerate(sources, start=1):
         source["n"] = number
-    return AnswerPlan(route="grounded", sources=sources)
+    check = settings.KNOWLEDGE_ANSWER_CHECK and not sure
+    return AnswerPlan(route="grounded", sources=sources, check=check)
 
 
 def sources_answer(backend: Backend, messages: list[ChatMessage], request_id: str) -> bool:

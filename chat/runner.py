@@ -160,7 +160,7 @@ def _generation_stream(generation: Generation) -> None:
 def _sources_miss(generation: Generation, backend: Backend, messages: list[ChatMessage]) -> bool:
     """A grounded answer whose sources, the model says, do not answer the question."""
     context = generation.context
-    if not settings.KNOWLEDGE_ANSWER_CHECK or context.get("route") != "grounded":
+    if not context.get("check") or context.get("route") != "grounded":
         return False
     if not context.get("sources"):
         return False

@@ -92,7 +92,7 @@ def _answer_create(conversation: Conversation, plan: AnswerPlan) -> tuple[Messag
         conversation=conversation,
         message=assistant,
         status=status,
-        context={"route": plan.route, "sources": plan.sources},
+        context={"route": plan.route, "sources": plan.sources, "check": plan.check},
         **({"started_at": now, "first_token_at": now, "done_at": now} if ready else {}),
     )
     if ready:

@@ -4,7 +4,7 @@ none does, the customer gets the honest no-answer reply instead of an invented a
 import pytest
 
 from chat import streams
-from chat.answers import NO_ANSWER_EN, sources_answer
+from chat.answers import NO_ANSWER_EN, answer_plan, sources_answer
 from chat.engine import engine_backend
 from chat.models import Generation, Message
 from chat.runner import generation_execute, prompt_build
@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.default_model]
 def shop(settings):
     settings.INFERENCE_OPTIONS = {**settings.INFERENCE_OPTIONS, "model": DEFAULT_MODEL}
     settings.KNOWLEDGE_ANSWER_CHECK = True
+    settings.KNOWLEDGE_ANSWER_CHECK_MARGIN = 1.0  # no match is sure enough to skip the check
     settings.GENERATION_MAX_TOKENS = 12
     site = SiteFactory.create(slug="shop")
     faq_add(
@@ -33,6 +34,16 @@ def shop(settings):
     # Every question is routed to a grounded answer: the check alone decides.
     KnowledgeSettings.objects.create(site=site, fast_path_threshold=0.99, no_answer_threshold=0)
     return site
+
+
+def test_only_answers_short_of_sure_are_checked(shop, settings):
+    question = "How much does express shipping cost?"
+    assert answer_plan(site=shop, question=question).check
+    settings.KNOWLEDGE_ANSWER_CHECK_MARGIN = 0.0  # every grounded route is sure
+    assert not answer_plan(site=shop, question=question).check
+    settings.KNOWLEDGE_ANSWER_CHECK_MARGIN = 1.0
+    settings.KNOWLEDGE_ANSWER_CHECK = False
+    assert not answer_plan(site=shop, question=question).check
 
 
 def asked(site, question):
