@@ -227,7 +227,8 @@ Ranked = tuple[Any, float, float, str]  # (meta, score, similarity, matched row 
 def _ranked(segment: Segment, vector: np.ndarray, tokens: list[str], k: int) -> list[Ranked]:
     """The k best units of a segment by the weighted score of the module docstring.
 
-    The candidates are the best units by closest-phrasing cosine and by BM25."""
+    The candidates are the best units by closest-phrasing cosine and by BM25; each unit's
+    rows are contiguous, so its signals are reductions over its slice of the row scores."""
     view = segment.view
     if view.n == 0 or k <= 0:
         return []
@@ -236,22 +237,38 @@ def _ranked(segment: Segment, vector: np.ndarray, tokens: list[str], k: int) -> 
     limit = max(2 * k, MIN_CANDIDATES)
     candidates = dict.fromkeys(_top_units(view, similarities, limit, floor=_DEAD))
     candidates.update(dict.fromkeys(_top_units(view, lexical, limit, floor=0.0, sparse=True)))
-    top_lexical = float(lexical.max()) if view.n else 0.0
-    ranked: list[Ranked] = []
+    units, metas, starts, stops, norms = [], [], [], [], []
     for unit in candidates:
         meta, rows = segment.unit_meta.get(unit), segment.unit_rows.get(unit)
-        norm = segment.unit_norm.get(unit, 0.0)
         if meta is None or rows is None or rows.stop > view.n:
             continue  # removed or replaced while this search ran
-        unit_similarities = similarities[rows.start : rows.stop]
-        best = int(np.argmax(unit_similarities))
-        closest = float(unit_similarities[best])
-        centroid = float(unit_similarities.sum()) / norm if norm > 1e-6 else closest
-        words = float(lexical[rows.start : rows.stop].max()) / top_lexical if top_lexical else 0.0
-        score = BEST_WEIGHT * closest + CENTROID_WEIGHT * centroid + LEXICAL_WEIGHT * words
-        ranked.append((meta, score, closest, segment.row_texts[rows.start + best]))
-    ranked.sort(key=lambda hit: -hit[1])
-    return ranked[:k]
+        units.append(unit)
+        metas.append(meta)
+        starts.append(rows.start)
+        stops.append(rows.stop)
+        norms.append(segment.unit_norm.get(unit, 0.0))
+    if not units:
+        return []
+    first, lengths = np.array(starts), np.array(stops) - np.array(starts)
+    offsets = np.cumsum(lengths) - lengths
+    rows_of = np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(first, lengths)
+    unit_similarities = similarities[rows_of]
+    closest = np.maximum.reduceat(unit_similarities, offsets)
+    norm = np.array(norms)
+    centroid = np.divide(
+        np.add.reduceat(unit_similarities, offsets),
+        norm,
+        out=closest.astype(np.float64),
+        where=norm > 1e-6,
+    )
+    top_lexical = float(lexical.max())
+    words = np.maximum.reduceat(lexical[rows_of], offsets) / top_lexical if top_lexical else 0.0
+    scores = BEST_WEIGHT * closest + CENTROID_WEIGHT * centroid + LEXICAL_WEIGHT * words
+    ranked: list[Ranked] = []
+    for i in np.argsort(-scores, kind="stable")[:k].tolist():
+        best = starts[i] + int(np.argmax(similarities[starts[i] : stops[i]]))
+        ranked.append((metas[i], float(scores[i]), float(closest[i]), segment.row_texts[best]))
+    return ranked
 
 
 def _top_units(
