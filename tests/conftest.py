@@ -195,6 +195,24 @@ def asgi_server(test_db_name: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _test_database_released(
+    django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+) -> Iterator[None]:
+    """Before the test database is dropped, end the sessions that threads of this process
+    (a rebuild, a heartbeat, a consumer's pool) left open on it, so the drop succeeds."""
+    yield
+    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _redis_cleanup() -> Iterator[None]:
     yield
     client = redis_sync()
