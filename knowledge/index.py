@@ -5,8 +5,8 @@ Freshness: writers call `knowledge_changed(site_id, ...)` on commit. It bumps a 
 version in Redis and logs which FAQs / documents changed. A search reads the version (one
 GET); when it moved, the index applies just the logged groups, or, when the log does not
 cover the gap (or every RECHECK_SECONDS), diffs per-group signatures with the database.
-Rows are only appended and tombstoned, so searches read without locks; once appended or
-dead rows pile up, a background thread loads a fresh index and swaps it in.
+Rows (knowledge.segment) are only appended and tombstoned, so searches read without locks;
+once appended or dead rows pile up, a background thread loads a fresh index and swaps it in.
 """
 
 import json
@@ -14,29 +14,23 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any, cast
 
-import bm25s
-import numpy as np
 from django.db import connection
 from django.db.models import Count, Max
 from redis.exceptions import RedisError
 
 from knowledge.embeddings import DIM, vectors_from_bytes
 from knowledge.models import FaqEntry, FaqVector, Passage
-from knowledge.text import tokenize, tokens_loaded
+from knowledge.segment import FaqMeta, Group, PassageMeta, Segment, Unit
+from knowledge.text import tokens_loaded
 from webapp.redis import redis_key, redis_sync
 
 logger = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
 
-K1, B = 1.5, 0.75  # BM25 (Lucene variant, as bm25s computes it)
 LOG_KEEP = 1000  # change-log entries kept per site
 RECHECK_SECONDS = 300.0  # a full signature diff at least this often (Redis restarts, stray edits)
-REBUILD_MIN_ROWS = 2000  # appended or dead rows tolerated before a background reload
 REBUILD_RETRY_SECONDS = 60.0
 ID_CHUNK = 5000  # ids per IN (...) query
 
@@ -46,208 +40,6 @@ redis.call('RPUSH', KEYS[2], v .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 return v
 """
-
-
-@dataclass(frozen=True)
-class FaqMeta:
-    faq_id: int
-    external_id: str
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True)
-class PassageMeta:
-    passage_id: int
-    document_id: int
-    document_title: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Unit:
-    """What a search returns (an FAQ, a passage): one or more rows (phrasings)."""
-
-    unit_id: int
-    vectors: np.ndarray  # (rows, DIM)
-    texts: list[str]
-    meta: FaqMeta | PassageMeta
-    tokens: list[list[str]] | None = None  # per text; None: tokenized when appended
-
-
-# The grain of change (an FAQ, a document): its signature and its units.
-Group = tuple[object, list[Unit]]
-
-
-@dataclass(frozen=True)
-class SegmentView:
-    """What a reader may look at: rows [0, n); arrays are only appended past n or tombstoned."""
-
-    matrix: np.ndarray
-    alive: np.ndarray
-    row_unit: np.ndarray
-    row_len: np.ndarray
-    n: int
-    bm25: bm25s.BM25 | None
-    base_n: int
-    total_len: int
-    dead: int  # 0: no row of the view is tombstoned, no mask needed
-
-    def cosines(self, vector: np.ndarray) -> np.ndarray:
-        """Cosine of every row with a unit vector; dead rows get -2.
-
-        einsum runs on one thread: as fast as one-thread BLAS here (the scan is memory-bound)
-        and about 30% faster than OpenBLAS's two threads, without touching process-wide
-        BLAS settings."""
-        cosines = np.einsum("ij,j->i", self.matrix[: self.n], vector)
-        if self.dead:
-            cosines[~self.alive[: self.n]] = -2.0
-        return cosines
-
-
-class Segment:
-    """The rows of one kind of unit: a base BM25 index plus appended rows scored alike."""
-
-    def __init__(self, groups: Mapping[int, Group]) -> None:
-        rows = sum(len(u.texts) for _, units in groups.values() for u in units)
-        self.matrix, self.alive, self.row_unit, self.row_len = _arrays(max(64, rows + rows // 4))
-        self.n = self.dead = self.total_len = 0
-        self.unit_rows: dict[int, range] = {}
-        self.unit_norm: dict[int, float] = {}  # length of the sum of the unit's row vectors
-        self.row_texts: list[str] = []  # append-only, like the arrays
-        self.unit_meta: dict[int, FaqMeta | PassageMeta] = {}
-        self.group_units: dict[int, list[int]] = {}
-        self.stamps: dict[int, object] = {}
-        self.postings: dict[str, list[tuple[int, int]]] = {}  # appended rows only
-        base_tokens: list[list[str]] = []
-        for group_id, group in groups.items():
-            base_tokens.extend(self._group_put(group_id, group))
-        self.base_n = self.n
-        self.bm25 = _bm25_build(base_tokens)
-        self.base_df = _bm25_doc_freqs(self.bm25)
-        self._publish()
-
-    def _grow(self, capacity: int) -> None:
-        """New, larger arrays (a copy: readers of the current view keep the old ones)."""
-        arrays = _arrays(capacity)
-        old = (self.matrix, self.alive, self.row_unit, self.row_len)
-        for new, before in zip(arrays, old, strict=True):
-            new[: self.n] = before[: self.n]
-        self.matrix, self.alive, self.row_unit, self.row_len = arrays
-
-    def _group_put(self, group_id: int, group: Group) -> list[list[str]]:
-        stamp, units = group
-        self.stamps[group_id] = stamp
-        self.group_units[group_id] = [u.unit_id for u in units]
-        all_tokens: list[list[str]] = []
-        for unit in units:
-            all_tokens.extend(self._unit_append(unit))
-        return all_tokens
-
-    def _unit_append(self, unit: Unit) -> list[list[str]]:
-        count = len(unit.texts)
-        if self.n + count > len(self.matrix):
-            self._grow(max(2 * len(self.matrix), self.n + count))
-        start, tokens = self.n, unit.tokens or [tokenize(text) for text in unit.texts]
-        self.matrix[start : start + count] = unit.vectors
-        self.row_unit[start : start + count] = unit.unit_id
-        self.row_len[start : start + count] = [len(t) for t in tokens]
-        self.alive[start : start + count] = True
-        self.unit_rows[unit.unit_id] = range(start, start + count)
-        self.unit_meta[unit.unit_id] = unit.meta
-        self.unit_norm[unit.unit_id] = float(np.linalg.norm(unit.vectors.sum(axis=0)))
-        self.row_texts.extend(unit.texts)
-        self.total_len += sum(len(t) for t in tokens)
-        self.n += count
-        return tokens
-
-    def _group_drop(self, group_id: int) -> None:
-        self.stamps.pop(group_id, None)
-        for unit_id in self.group_units.pop(group_id, []):
-            rows = self.unit_rows.pop(unit_id, None)
-            if rows is not None:
-                self.alive[rows.start : rows.stop] = False  # before the meta: readers skip it
-                self.dead += len(rows)
-            self.unit_meta.pop(unit_id, None)
-            self.unit_norm.pop(unit_id, None)
-
-    def groups_replace(self, groups: Mapping[int, Group], gone: Iterable[int] = ()) -> None:
-        """Drop `gone` and the old rows of `groups`, then append the new ones."""
-        for group_id in [*gone, *groups]:
-            self._group_drop(group_id)
-        for group_id, group in groups.items():
-            first = self.n
-            for offset, tokens in enumerate(self._group_put(group_id, group)):
-                for token, tf in Counter(tokens).items():
-                    self.postings.setdefault(token, []).append((first + offset, tf))
-        self._publish()
-
-    def _publish(self) -> None:
-        self.view = SegmentView(
-            self.matrix, self.alive, self.row_unit, self.row_len, self.n,
-            self.bm25, self.base_n, self.total_len, self.dead,
-        )  # fmt: skip
-
-    def needs_rebuild(self) -> bool:
-        # Appended rows are scored in Python: keep them a small share of the segment.
-        appended, live = self.n - self.base_n, self.n - self.dead
-        too_many_dead = self.dead > max(REBUILD_MIN_ROWS, live // 4)
-        return appended > max(REBUILD_MIN_ROWS, live // 10) or too_many_dead
-
-    def live_units(self) -> int:
-        return len(self.unit_meta)
-
-    def bm25_scores(self, view: SegmentView, tokens: list[str]) -> np.ndarray:
-        """BM25 score of every row of the view (0 for dead rows)."""
-        scores = np.zeros(view.n, dtype=np.float32)
-        if view.bm25 is not None and tokens:
-            ids = [view.bm25.vocab_dict[t] for t in tokens if t in view.bm25.vocab_dict]
-            if ids:
-                scores[: view.base_n] = view.bm25.get_scores_from_ids(ids)
-        if view.n > view.base_n:
-            self._appended_scores(view, tokens, scores)
-        if view.dead:
-            scores[~view.alive[: view.n]] = 0.0
-        return scores
-
-    def _appended_scores(self, view: SegmentView, tokens: list[str], out: np.ndarray) -> None:
-        docs, avg_len = max(view.n, 1), max(view.total_len / max(view.n, 1), 1.0)
-        for token in tokens:
-            postings = self.postings.get(token, ())
-            base_id = view.bm25.vocab_dict.get(token) if view.bm25 is not None else None
-            df = len(postings) + (int(self.base_df[base_id]) if base_id is not None else 0)
-            idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
-            for row, tf in postings:
-                if view.base_n <= row < view.n:
-                    norm = K1 * (1 - B + B * int(view.row_len[row]) / avg_len)
-                    out[row] += idf * tf / (norm + tf)
-
-
-def _arrays(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Row storage: vectors, alive flags, unit ids, token counts."""
-    return (
-        np.zeros((capacity, DIM), dtype=np.float32),
-        np.zeros(capacity, dtype=bool),
-        np.zeros(capacity, dtype=np.int64),
-        np.zeros(capacity, dtype=np.int32),
-    )
-
-
-def _bm25_build(corpus: list[list[str]]) -> bm25s.BM25 | None:
-    if not corpus:
-        return None
-    vocab: dict[str, int] = {}
-    ids = [[vocab.setdefault(token, len(vocab)) for token in doc] for doc in corpus]
-    index = bm25s.BM25(k1=K1, b=B, method="lucene")
-    index.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
-    return index
-
-
-def _bm25_doc_freqs(index: bm25s.BM25 | None) -> np.ndarray:
-    """Documents per token id, read off the index's token-major score matrix."""
-    if index is None:
-        return np.zeros(0, dtype=np.int64)
-    return np.diff(np.asarray(index.scores["indptr"], dtype=np.int64))
 
 
 # --- Loading from the database --------------------------------------------------------------

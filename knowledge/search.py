@@ -22,16 +22,9 @@ import numpy as np
 from django.conf import settings
 
 from knowledge.embeddings import embed
-from knowledge.index import (
-    FaqMeta,
-    PassageMeta,
-    Segment,
-    SegmentView,
-    SiteIndex,
-    site_index,
-    version_get,
-)
+from knowledge.index import SiteIndex, site_index, version_get
 from knowledge.models import FaqEntry, KnowledgeSettings, Passage
+from knowledge.segment import FaqMeta, PassageMeta, Segment, SegmentView
 from knowledge.text import tokenize
 from sites.models import Site
 

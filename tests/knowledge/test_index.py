@@ -4,17 +4,12 @@ import numpy as np
 import pytest
 
 from knowledge import index as index_module
+from knowledge import segment as segment_module
 from knowledge.embeddings import embed, vector_to_bytes
-from knowledge.index import (
-    FaqMeta,
-    Segment,
-    Unit,
-    knowledge_changed,
-    site_index,
-    version_get,
-)
+from knowledge.index import knowledge_changed, site_index, version_get
 from knowledge.models import Document, FaqEntry, FaqVector, Passage
 from knowledge.search import _ranked, knowledge_search
+from knowledge.segment import FaqMeta, Segment, Unit
 from knowledge.services import faq_delete, faq_set_enabled, faq_update, knowledge_reindex
 from tests.factories import SiteFactory
 from tests.knowledge import committed, document_add, faq_add
@@ -173,7 +168,7 @@ def test_segment_bm25_scores_appended_rows_like_the_base():
 
 def test_rebuild_is_started_when_appended_rows_pile_up(monkeypatch, site):
     started: list[int] = []
-    monkeypatch.setattr(index_module, "REBUILD_MIN_ROWS", 1)
+    monkeypatch.setattr(segment_module, "REBUILD_MIN_ROWS", 1)
     monkeypatch.setattr(index_module, "_rebuild_start", started.append)
     questions(site, "gift cards")
     for n in range(3):
