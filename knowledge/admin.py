@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from knowledge.admin_urls import document_admin_urls, faq_admin_urls, prompt_admin_urls
 from knowledge.documents import document_create, document_delete, document_reindex
+from knowledge.faq_files import FAQ_COLUMNS, faq_export_csv, faq_export_jsonl
 from knowledge.forms import (
     DocumentUploadForm,
     FaqEntryForm,
@@ -29,15 +30,7 @@ from knowledge.prompts import (
     prompt_default,
     prompt_version_create,
 )
-from knowledge.services import (
-    FAQ_COLUMNS,
-    faq_create,
-    faq_delete,
-    faq_export_csv,
-    faq_export_jsonl,
-    faq_set_enabled,
-    faq_update,
-)
+from knowledge.services import faq_create, faq_delete, faq_set_enabled, faq_update
 from sites.models import Site
 
 FAQ_FIELDS = ("external_id", "question", "alt_questions", "answer", "tags", "language", "enabled")

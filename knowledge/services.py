@@ -1,46 +1,35 @@
 """Writes to the knowledge base: FAQ entries (edit, import, export) and their embeddings.
+The file formats of import and export are `knowledge.faq_files`'.
 
 Every change tells the retrieval indexes on commit (`knowledge_changed`), and a change of
 phrasings queues their embedding on the batch queue. `faq_embed` runs the embedding itself
 (the task, the import command, evaluation and tests call it directly).
 """
 
-import csv
-import io
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any
 
-import openpyxl
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from knowledge.embeddings import embed, vector_to_bytes
+from knowledge.faq_files import FAQ_COLUMNS, RowError
 from knowledge.index import knowledge_changed
 from knowledge.models import FaqEntry, FaqVector, Passage
 from knowledge.text import tokens_stored
 from sites.models import Site
 
-FAQ_COLUMNS = ("faq_id", "question", "answer", "alt_questions", "tags", "language", "enabled")
 QUESTION_MAX_CHARS = 1000
 ANSWER_MAX_CHARS = 20_000
 LIST_MAX_ITEMS = 50
 TAG_MAX_CHARS = 100
-IMPORT_MAX_ROWS = 50_000
 EMBED_CHUNK = 500
 _LIST_SEPARATOR = re.compile(r"[|\n]")
 _TRUE, _FALSE = {"true", "yes", "y", "1", "on"}, {"false", "no", "n", "0", "off"}
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int  # the file's own line (JSONL) or row (CSV, XLSX; the header is row 1); 0: file
-    message: str
 
 
 @dataclass(frozen=True)
@@ -201,104 +190,6 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
 
 
 # --- Import ----------------------------------------------------------------------------------
-
-
-def faq_rows_from_file(name: str, data: bytes) -> tuple[list[dict[str, Any]], list[RowError]]:
-    """Rows of an FAQ file (.jsonl, .json, .csv, .xlsx), each with its file row in "_row",
-    and the rows that could not even be read."""
-    readers = {".jsonl": _rows_jsonl, ".json": _rows_json, ".csv": _rows_csv, ".xlsx": _rows_xlsx}
-    suffix = PurePath(name).suffix.lower()
-    reader = readers.get(suffix)
-    if reader is None:
-        return [], [
-            RowError(0, f"Unsupported file type '{suffix}': use .jsonl, .json, .csv or .xlsx.")
-        ]
-    try:
-        rows, errors = reader(data)
-    except (ValueError, KeyError, OSError, csv.Error) as exc:  # openpyxl raises these too
-        return [], [RowError(0, f"The file could not be read: {exc}")]
-    if len(rows) > IMPORT_MAX_ROWS:
-        return [], [RowError(0, f"The file has more than {IMPORT_MAX_ROWS} rows; split it.")]
-    return rows, errors
-
-
-def _text_decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError("it is not UTF-8 text") from exc
-
-
-def _rows_jsonl(data: bytes) -> tuple[list[dict[str, Any]], list[RowError]]:
-    rows: list[dict[str, Any]] = []
-    errors: list[RowError] = []
-    for number, line in enumerate(_text_decode(data).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            errors.append(RowError(number, f"Not valid JSON: {exc}."))
-            continue
-        if isinstance(value, dict):
-            rows.append({**value, "_row": number})
-        else:
-            errors.append(RowError(number, "Each line must be a JSON object."))
-    return rows, errors
-
-
-def _rows_json(data: bytes) -> tuple[list[dict[str, Any]], list[RowError]]:
-    text = _text_decode(data)
-    if not text.lstrip().startswith("["):
-        return _rows_jsonl(data)  # JSON lines saved as .json
-    items = json.loads(text)
-    rows = [{**item, "_row": n} for n, item in enumerate(items, start=1) if isinstance(item, dict)]
-    errors = [
-        RowError(n, "Each item must be a JSON object.")
-        for n, item in enumerate(items, start=1)
-        if not isinstance(item, dict)
-    ]
-    return rows, errors
-
-
-def _header(cells: Iterable[Any]) -> list[str]:
-    return [str(cell or "").strip().lower() for cell in cells]
-
-
-def _rows_csv(data: bytes) -> tuple[list[dict[str, Any]], list[RowError]]:
-    reader = csv.reader(io.StringIO(_text_decode(data), newline=""))
-    header = _header(next(reader, []))
-    rows: list[dict[str, Any]] = []
-    errors: list[RowError] = []
-    while True:
-        number = reader.line_num + 1  # where this record starts (a cell may hold newlines)
-        cells = next(reader, None)
-        if cells is None:
-            break
-        if not any(cell.strip() for cell in cells):
-            continue
-        if len(cells) > len(header):
-            errors.append(RowError(number, "The row has more cells than the header."))
-            continue
-        rows.append({**dict(zip(header, cells, strict=False)), "_row": number})
-    return rows, errors
-
-
-def _rows_xlsx(data: bytes) -> tuple[list[dict[str, Any]], list[RowError]]:
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # a corrupt or non-xlsx file: zipfile, XML and openpyxl errors
-        raise ValueError("it is not an .xlsx workbook") from exc
-    sheet = book.worksheets[0]
-    cells = sheet.iter_rows(values_only=True)
-    header = _header(next(cells, ()))
-    rows = [
-        {**dict(zip(header, values, strict=False)), "_row": number}
-        for number, values in enumerate(cells, start=2)
-        if any(value not in (None, "") for value in values)
-    ]
-    book.close()
-    return rows, []
 
 
 def faq_import(
@@ -484,18 +375,3 @@ def faq_export(site: Site) -> list[dict[str, Any]]:
         }
         for faq in FaqEntry.objects.filter(site=site).order_by("id")
     ]
-
-
-def faq_export_jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
-def faq_export_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV with a header row; lists one item a line inside their cell."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(FAQ_COLUMNS)
-    for row in rows:
-        cells = ["\n".join(v) if isinstance(v, list) else v for v in (row[c] for c in FAQ_COLUMNS)]
-        writer.writerow(["true" if c is True else "false" if c is False else c for c in cells])
-    return out.getvalue()

@@ -17,11 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from knowledge.faq_files import FAQ_COLUMNS, RowError, faq_rows_from_file
 from knowledge.forms import FaqImportForm, PromptPreviewForm, TryItForm
 from knowledge.models import Document, PromptTemplate
 from knowledge.prompts import prompt_activate, prompt_active_text, prompt_preview
 from knowledge.search import knowledge_search
-from knowledge.services import FAQ_COLUMNS, RowError, faq_import, faq_rows_from_file
+from knowledge.services import faq_import
 from sites.models import Site
 
 IMPORT_SESSION_KEY = "knowledge_faq_import"

@@ -7,15 +7,10 @@ import openpyxl
 import pytest
 from django.core.management import CommandError, call_command
 
+from knowledge.faq_files import faq_export_csv, faq_export_jsonl, faq_rows_from_file
 from knowledge.models import FaqEntry, FaqVector
 from knowledge.search import knowledge_search
-from knowledge.services import (
-    faq_export,
-    faq_export_csv,
-    faq_export_jsonl,
-    faq_import,
-    faq_rows_from_file,
-)
+from knowledge.services import faq_export, faq_import
 from tests.factories import SiteFactory
 from tests.knowledge import committed
 

@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from knowledge.services import faq_embed, faq_import, faq_rows_from_file
+from knowledge.faq_files import faq_rows_from_file
+from knowledge.services import faq_embed, faq_import
 from sites.selectors import site_get_by_slug
 from sites.services import site_default_ensure
 
