@@ -24,12 +24,10 @@ NO_ANSWER_ZH = (
 )
 CJK = re.compile(r"[\u3400-\u9fff]")
 CITATION = re.compile(r"\[(\d{1,2})\]")
-# Asked after the grounded prompt, as a turn of the customer's. Of the wordings tried on
-# CLINC150 and StackFAQ questions that retrieval routed to an answer (Qwen2.5 1.5B), this
-# one declined 23 of 24 out-of-scope ones and kept 9 of 12 in-scope StackFAQ ones (the
-# in-scope CLINC150 ones mostly have placeholder answers, rightly refused); asking for a
-# yes or no got "yes" every time, and quoting a decline sentence in the grounded prompt
-# made the model decline everything.
+# Asked after the grounded prompt, as a turn of the customer's. With it, out-of-scope
+# CLINC150 questions got an invented answer 2 times in 100 instead of 15 in 100 (`evaluate
+# faq --answers`, README). Asking for a yes or no got "yes" every time, and quoting a
+# decline sentence in the grounded prompt made the 1.5B model decline every question.
 SOURCES_CHECK = (
     "Before you answer: which source answers my question? Reply with its number only, "
     "or 0 if none of them does."
@@ -48,12 +46,7 @@ class AnswerPlan:
 
 def answer_plan(*, site: Site, question: str) -> AnswerPlan:
     """Decide how to answer `question` on `site`, from its own knowledge."""
-    from knowledge.search import (
-        faq_confidence,
-        knowledge_available,
-        knowledge_search,
-        site_thresholds,
-    )
+    from knowledge.search import knowledge_available, knowledge_search
 
     if not knowledge_available(site):
         return AnswerPlan()
@@ -72,9 +65,9 @@ def answer_plan(*, site: Site, question: str) -> AnswerPlan:
         return AnswerPlan(route="no_answer", text=no_answer_text(question))
     # Only sources that pass their own threshold: a weak one invites the model to answer
     # from it anyway. One of the two kinds passed, or the route would be no_answer.
-    limits = site_thresholds(site, question)
+    limits = result.thresholds
     passages = [p for p in result.passages if p.similarity >= limits.passage]
-    confidence = faq_confidence(result.faqs)
+    confidence = result.faq_confidence
     faqs = result.faqs[:2] if confidence >= limits.no_answer else []
     margin = settings.KNOWLEDGE_ANSWER_CHECK_MARGIN
     sure = confidence >= limits.no_answer + margin or any(

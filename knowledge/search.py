@@ -36,7 +36,7 @@ LEXICAL_WEIGHT = 0.1  # its BM25 score over the query's best one
 CROWD_WEIGHT = 0.5  # see faq_confidence
 CONFIDENCE_DEPTH = 5  # FAQs looked at for the confidence, whatever k is
 MAX_QUERY_CHARS = 1000
-MIN_CANDIDATES = 20  # each ranking contributes at least this many units to the fusion
+MIN_CANDIDATES = 20  # each ranking (dense, BM25) contributes at least this many candidates
 _DEAD = -2.0  # below any cosine: what SegmentView.cosines gives dead rows
 
 CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
@@ -70,6 +70,8 @@ class SearchResult:
     route: Route
     confidence: float
     latency_ms: float
+    thresholds: "Thresholds"  # those the route was decided with
+    faq_confidence: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -94,7 +96,7 @@ def knowledge_search(*, site: Site, query: str, k: int = 5) -> SearchResult:
     started = time.perf_counter()
     query = query.strip()[:MAX_QUERY_CHARS]
     if not query:
-        return SearchResult([], [], "no_answer", 0.0, 0.0)
+        return SearchResult([], [], "no_answer", 0.0, 0.0, site_thresholds(site, query))
     index = site_index(site.id)
     return _search(index, site, query, embed([query])[0], k, started)
 
@@ -123,11 +125,12 @@ def _search(
     depth = max(k, CONFIDENCE_DEPTH)
     faqs = [_faq_hit(*hit) for hit in _ranked(index.faqs, vector, tokens, depth)]
     passages = [_passage_hit(*hit) for hit in _ranked(index.passages, vector, tokens, k)]
-    route, confidence = route_decide(
-        faqs=faqs, passages=passages, thresholds=site_thresholds(site, query)
-    )
+    limits = site_thresholds(site, query)
+    route, confidence = route_decide(faqs=faqs, passages=passages, thresholds=limits)
     latency_ms = (time.perf_counter() - started) * 1000
-    return SearchResult(faqs[:k], passages, route, confidence, latency_ms)
+    return SearchResult(
+        faqs[:k], passages, route, confidence, latency_ms, limits, faq_confidence(faqs)
+    )
 
 
 class Thresholds(NamedTuple):
