@@ -4,7 +4,7 @@ none does, the customer gets the honest no-answer reply instead of an invented a
 import pytest
 
 from chat import streams
-from chat.answers import NO_ANSWER_EN, answer_plan, sources_answer
+from chat.answers import NO_ANSWER_EN, NO_ANSWER_ZH, answer_plan, sources_answer
 from chat.engine import engine_backend
 from chat.models import Generation, Message
 from chat.runner import generation_execute, prompt_build
@@ -70,3 +70,19 @@ def test_a_question_the_sources_answer_is_answered_from_them(shop):
     answer = Message.objects.get(id=posted.assistant_message.id)
     assert answer.route == "grounded" and answer.status == Message.Status.DONE
     assert answer.text and answer.text != NO_ANSWER_EN
+
+
+def test_a_chinese_question_the_sources_do_not_answer_gets_the_chinese_reply(shop):
+    faq_add(shop, "如何修改收货地址？", "在“我的订单”中选择订单，点击“修改地址”即可。")
+    posted = asked(shop, "火星上的天气怎么样？")
+    generation_execute(posted.generation.id)
+    answer = Message.objects.get(id=posted.assistant_message.id)
+    assert (answer.route, answer.text) == ("no_answer", NO_ANSWER_ZH)
+
+
+def test_a_chinese_question_the_sources_answer_is_answered(shop):
+    faq_add(shop, "如何修改收货地址？", "在“我的订单”中选择订单，点击“修改地址”即可。")
+    posted = asked(shop, "下单以后还能改收货地址吗？")
+    generation_execute(posted.generation.id)
+    answer = Message.objects.get(id=posted.assistant_message.id)
+    assert answer.route == "grounded" and answer.text and answer.text != NO_ANSWER_ZH
