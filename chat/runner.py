@@ -158,11 +158,9 @@ def _generation_stream(generation: Generation) -> None:
 
 
 def _sources_miss(generation: Generation, backend: Backend, messages: list[ChatMessage]) -> bool:
-    """A grounded answer whose sources, the model says, do not answer the question."""
-    context = generation.context
-    if not context.get("check") or context.get("route") != "grounded":
-        return False
-    if not context.get("sources"):
+    """A grounded answer whose sources, the model says, do not answer the question (the
+    answer plan asks for the check only on a grounded route, which always has sources)."""
+    if not generation.context.get("check"):
         return False
     return not sources_answer(backend, messages, f"{generation.id}:check")
 

@@ -178,23 +178,16 @@ def site_thresholds(site: Site, query: str = "") -> Thresholds:
         .first()
     )
     fast_path, no_answer = overrides or (None, None)
-    chinese = bool(CJK_CHAR.search(query))
+    if CJK_CHAR.search(query):
+        default_no_answer = settings.KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH
+        passage = settings.KNOWLEDGE_PASSAGE_THRESHOLD_ZH
+    else:
+        default_no_answer = settings.KNOWLEDGE_NO_ANSWER_THRESHOLD
+        passage = settings.KNOWLEDGE_PASSAGE_THRESHOLD
     return Thresholds(
         fast_path=settings.KNOWLEDGE_FAST_PATH_THRESHOLD if fast_path is None else fast_path,
-        no_answer=(
-            (
-                settings.KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH
-                if chinese
-                else settings.KNOWLEDGE_NO_ANSWER_THRESHOLD
-            )
-            if no_answer is None
-            else no_answer
-        ),
-        passage=(
-            settings.KNOWLEDGE_PASSAGE_THRESHOLD_ZH
-            if chinese
-            else settings.KNOWLEDGE_PASSAGE_THRESHOLD
-        ),
+        no_answer=default_no_answer if no_answer is None else no_answer,
+        passage=passage,
     )
 
 
@@ -233,17 +226,16 @@ def _ranked(segment: Segment, vector: np.ndarray, tokens: list[str], k: int) -> 
     limit = max(2 * k, MIN_CANDIDATES)
     candidates = dict.fromkeys(_top_units(view, similarities, limit, floor=_DEAD))
     candidates.update(dict.fromkeys(_top_units(view, lexical, limit, floor=0.0, sparse=True)))
-    units, metas, starts, stops, norms = [], [], [], [], []
+    metas, starts, stops, norms = [], [], [], []
     for unit in candidates:
         meta, rows = segment.unit_meta.get(unit), segment.unit_rows.get(unit)
         if meta is None or rows is None or rows.stop > view.n:
             continue  # removed or replaced while this search ran
-        units.append(unit)
         metas.append(meta)
         starts.append(rows.start)
         stops.append(rows.stop)
         norms.append(segment.unit_norm.get(unit, 0.0))
-    if not units:
+    if not metas:
         return []
     first, lengths = np.array(starts), np.array(stops) - np.array(starts)
     offsets = np.cumsum(lengths) - lengths
