@@ -85,6 +85,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore \
     DJANGO_SETTINGS_MODULE=webapp.settings \
     MODEL_DIR=/models \
+    DATA_DIR=/data \
     HF_HUB_OFFLINE=1 \
     HELPLINE_FLAVOUR=${FLAVOUR}
 
@@ -113,7 +114,9 @@ WORKDIR /app
 COPY . .
 # Static files are collected at build time (whitenoise serves them). Root owns the code, so
 # the app cannot rewrite itself: set DATABASE_URL (Postgres) rather than the SQLite default.
-RUN python manage.py collectstatic --noinput -v0
+# A throwaway key for this step, so that no generated key file is baked into the image.
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0 \
+ && mkdir -p /data && chown helpline:helpline /data
 
 USER helpline
 EXPOSE 8000

@@ -6,11 +6,18 @@ import dj_database_url
 
 from inference.models import DEFAULT_MODEL, DEFAULT_MODEL_DIR
 from webapp.env import env_bool, env_float, env_int, env_list, env_str
+from webapp.secret import secret_key_resolve
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# What a local run keeps on disk: the SQLite file (when no DATABASE_URL) and the secret key.
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR)))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+# Signs sessions and conversation tokens. Unset, every process reads the key that the first
+# of them generated in DATA_DIR; a published placeholder is refused unless DEBUG is on.
+SECRET_KEY = secret_key_resolve(
+    configured=env_str("SECRET_KEY", ""), key_file=DATA_DIR / "secret_key", debug=DEBUG
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 # Origins (scheme://host:port) allowed to open the chat socket besides the page's own host.
 ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS", [])
@@ -38,6 +45,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "webapp.metrics.RequestMetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -67,7 +75,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -84,7 +92,10 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# What users read (errors, pages) in the browser's language when it is one of these.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -167,6 +178,9 @@ GENERATION_STREAM_TTL = env_int("GENERATION_STREAM_TTL", 3600)
 GENERATION_HEARTBEAT_SECONDS = env_float("GENERATION_HEARTBEAT_SECONDS", 2.0)
 # A streaming generation whose worker has been silent this long is marked failed.
 GENERATION_STALE_SECONDS = env_float("GENERATION_STALE_SECONDS", 20.0)
+# A queued generation still unclaimed this long after its task was sent is sent again (the
+# broker may have lost it in a restart); the claim is conditional, so duplicates are harmless.
+GENERATION_REQUEUE_SECONDS = env_float("GENERATION_REQUEUE_SECONDS", 60.0)
 
 # --- Knowledge ---------------------------------------------------------------------------
 # Routing thresholds, calibrated with `manage.py evaluate faq --calibrate` on the public
