@@ -20,6 +20,15 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "queued_at", "first_token_at", "done_at", "completion_tokens")
-    list_filter = ("status",)
+    # error_detail (in the form) is the exception's text: staff see it here, users never do.
+    list_display = (
+        "id",
+        "status",
+        "error_code",
+        "queued_at",
+        "first_token_at",
+        "done_at",
+        "completion_tokens",
+    )
+    list_filter = ("status", "error_code")
     readonly_fields = [f.name for f in Generation._meta.fields]

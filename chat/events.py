@@ -2,6 +2,8 @@
 
 from typing import Any, Literal, TypedDict
 
+from django.utils.translation import gettext as _
+
 from chat.models import Message
 
 
@@ -30,21 +32,32 @@ def field_str(event: dict[str, Any], name: str, *, required: bool = True, max_le
     value = event.get(name)
     if value is None:
         if required:
-            raise FrameError("missing_field", f"'{name}' is required for '{event['type']}'.")
+            raise FrameError(
+                "missing_field",
+                _("'%(name)s' is required for '%(type)s'.") % {"name": name, "type": event["type"]},
+            )
         return ""
     if not isinstance(value, str):
-        raise FrameError("invalid_field", f"'{name}' must be a string.")
+        raise FrameError("invalid_field", _("'%(name)s' must be a string.") % {"name": name})
     if max_len and len(value) > max_len:
-        raise FrameError("invalid_field", f"'{name}' is longer than {max_len} characters.")
+        raise FrameError(
+            "invalid_field",
+            _("'%(name)s' is longer than %(limit)d characters.") % {"name": name, "limit": max_len},
+        )
     return value
 
 
 def field_int(event: dict[str, Any], name: str, *, default: int | None = None) -> int:
     value = event.get(name, default)
     if value is None:
-        raise FrameError("missing_field", f"'{name}' is required for '{event['type']}'.")
+        raise FrameError(
+            "missing_field",
+            _("'%(name)s' is required for '%(type)s'.") % {"name": name, "type": event["type"]},
+        )
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FrameError("invalid_field", f"'{name}' must be a whole number >= 0.")
+        raise FrameError(
+            "invalid_field", _("'%(name)s' must be a whole number >= 0.") % {"name": name}
+        )
     return value
 
 

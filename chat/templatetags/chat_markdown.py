@@ -3,6 +3,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from chat.answers import CITATION
 from chat.markdown import markdown_render
+from webapp.errors import error_text as error_text_for
 
 register = template.Library()
 
@@ -21,3 +22,9 @@ def citations(html: SafeString, message_id: int) -> SafeString:
             str(html),
         )
     )
+
+
+@register.filter
+def error_text(code: str) -> str:
+    """What the user is told about a failed answer: the fixed text of its code."""
+    return str(error_text_for(code or "failed"))
