@@ -5,6 +5,7 @@ from each generation's Redis Stream.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -13,6 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation.trans_real import parse_accept_lang_header
+from redis.exceptions import RedisError
 
 from chat import services
 from chat.events import CLIENT_EVENTS, FrameError, field_int, field_str, message_created
@@ -20,11 +25,25 @@ from chat.models import Conversation
 from chat.relay import StreamRelay
 from chat.selectors import conversation_access, generation_get
 from webapp.db import db_async
+from webapp.errors import error_text
 
 log = logging.getLogger(__name__)
-CLOSE_FORBIDDEN = 4403
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_TOO_BIG = 1009
+# Close codes (README): the application may use 1000 and 4000-4999 (daphne refuses 1009).
+CLOSE_UNAUTHORIZED = 4401  # no valid token or session for this conversation: do not retry
+CLOSE_FORBIDDEN = 4403  # a foreign Origin: do not retry
+CLOSE_TOO_BIG = 4009  # a frame over WS_MAX_FRAME_BYTES, after `error frame_too_large`
+CLOSE_UNAVAILABLE = 4503  # Redis unreachable: reconnect with backoff, then resume from seq
+
+
+def socket_language(scope: dict[str, Any]) -> str:
+    """The first language of the handshake's Accept-Language that the product speaks."""
+    header = dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin-1")
+    for code, _quality in parse_accept_lang_header(header[:255]):
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return str(settings.LANGUAGE_CODE)
 
 
 def origin_allowed(scope: dict[str, Any], conversation: Conversation) -> bool:
@@ -46,9 +65,21 @@ def group_name(conversation_id: object) -> str:
 class ConversationConsumer(AsyncWebsocketConsumer):
     conversation: Conversation
     relays: dict[str, asyncio.Task[None]]
+    language: str
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """A Redis that goes away under the socket (channel layer, streams) closes it with
+        CLOSE_UNAVAILABLE, never 1011: the client reconnects and resumes from its last seq."""
+        self.relays = {}
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisError as exc:
+            log.warning("socket closed, Redis unreachable: %s", exc)
+            self._relays_stop()
+            await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
 
     async def connect(self) -> None:
-        self.relays = {}
+        self.language = socket_language(self.scope)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         conversation = await db_async(conversation_access)(
             conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"],
@@ -62,46 +93,60 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.conversation = conversation
+        try:
+            await self.channel_layer.group_add(group_name(conversation.id), self.channel_name)
+        except RedisError as exc:
+            # Accept, then close with a code the client retries: never an HTTP error.
+            log.warning("socket refused for now, Redis unreachable: %s", exc)
+            await self.accept()
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
         self.group = group_name(conversation.id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        self._relays_stop()
+        if hasattr(self, "group"):
+            with contextlib.suppress(RedisError):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    def _relays_stop(self) -> None:
         for task in self.relays.values():
             task.cancel()
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def send_json(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event, ensure_ascii=False))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else (bytes_data or b"")
-        if len(raw.encode() if isinstance(raw, str) else raw) > settings.WS_MAX_FRAME_BYTES:
-            await self.send_json(
-                {
-                    "type": "error",
-                    "code": "frame_too_large",
-                    "detail": f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.",
-                }
-            )
-            await self.close(code=CLOSE_TOO_BIG)
-            return
-        try:
-            event = self._parse(raw)
-            await getattr(self, "on_" + event["type"].replace(".", "_"))(event)
-        except FrameError as exc:
-            await self.send_json(dict(exc.frame()))
+        with translation.override(self.language):
+            if len(raw.encode() if isinstance(raw, str) else raw) > settings.WS_MAX_FRAME_BYTES:
+                await self.send_json(
+                    {
+                        "type": "error",
+                        "code": "frame_too_large",
+                        "detail": str(error_text("frame_too_large")),
+                    }
+                )
+                await self.close(code=CLOSE_TOO_BIG)
+                return
+            try:
+                event = self._parse(raw)
+                await getattr(self, "on_" + event["type"].replace(".", "_"))(event)
+            except FrameError as exc:
+                await self.send_json(dict(exc.frame()))
 
     def _parse(self, raw: str | bytes) -> dict[str, Any]:
         try:
             event = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise FrameError("invalid_json", "Frames must be JSON objects.") from exc
+            raise FrameError("invalid_json", _("Frames must be JSON objects.")) from exc
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            raise FrameError("invalid_event", "Frames must be JSON objects with a 'type'.")
+            raise FrameError("invalid_event", _("Frames must be JSON objects with a 'type'."))
         if event["type"] not in CLIENT_EVENTS:
-            raise FrameError("unknown_type", f"Unknown event type '{event['type'][:40]}'.")
+            raise FrameError(
+                "unknown_type", _("Unknown event type '%(type)s'.") % {"type": event["type"][:40]}
+            )
         return event
 
     async def on_user_message(self, event: dict[str, Any]) -> None:
@@ -116,7 +161,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except services.ConversationBusy as exc:
             raise FrameError(
                 "generation_in_progress",
-                "Wait for the current answer to finish (or stop it) before sending another.",
+                _("Wait for the current answer to finish (or stop it) before sending another."),
             ) from exc
         events = [
             message_created(posted.user_message, client_id),
@@ -150,14 +195,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             conversation=self.conversation, generation_id=generation_id
         )
         if generation is None:
-            raise FrameError("not_found", "No such generation in this conversation.")
+            raise FrameError("not_found", _("No such generation in this conversation."))
         return generation
 
     def _relay_start(self, generation_id: str, after_seq: int) -> None:
         previous = self.relays.pop(generation_id, None)
         if previous is not None:
             previous.cancel()
-        relay = StreamRelay(generation_id, after_seq, self.send_json)
+        relay = StreamRelay(generation_id, after_seq, self.send_json, self.language)
         task = asyncio.create_task(relay.run())
         task.add_done_callback(lambda t: self._relay_done(generation_id, t))
         self.relays[generation_id] = task

@@ -92,6 +92,8 @@ class Generation(models.Model):
         max_length=16, choices=AnswerStatus.choices, default=AnswerStatus.QUEUED, db_index=True
     )
     queued_at = models.DateTimeField(default=timezone.now)
+    # When its task was last sent to the broker (again, if the broker lost it).
+    sent_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +104,8 @@ class Generation(models.Model):
     dropped_messages = models.PositiveIntegerField(default=0)
     # What retrieval found for the prompt: {"route", "sources": [...]} (see knowledge.search).
     context = models.JSONField(default=dict, blank=True)
+    # What the client is told is the fixed text of error_code (webapp.errors); the detail
+    # (an exception's text) is for staff in the admin and the log only.
     error_code = models.CharField(max_length=64, blank=True)
     error_detail = models.TextField(blank=True)
 

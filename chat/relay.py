@@ -1,21 +1,29 @@
-"""StreamRelay: forwards one generation's Redis Stream to one socket, from any seq on."""
+"""StreamRelay: forwards one generation's Redis Stream to one socket, from any seq on.
 
+The database is the truth once a generation is settled: when the stream is gone (expired,
+or lost with a Redis restart) or Redis cannot be reached, the stored answer is replayed.
+"""
+
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from redis.exceptions import RedisError
 
 from chat import streams
 from chat.models import Generation
 from chat.selectors import generation_queue_position
 from chat.services import generation_reap
 from webapp.db import db_async
+from webapp.errors import error_text
 from webapp.redis import redis_async
 
 log = logging.getLogger(__name__)
 BLOCK_MS = 1000
+RETRY_MAX_SECONDS = 5.0
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -36,43 +44,58 @@ def _reap(generation: Generation) -> int:
 
 
 class StreamRelay:
-    def __init__(self, generation_id: str, after_seq: int, send: Send) -> None:
+    def __init__(self, generation_id: str, after_seq: int, send: Send, language: str = "") -> None:
         self.generation_id = generation_id
         self.after_seq = after_seq
         self.send = send
+        self.language = language or settings.LANGUAGE_CODE
         self._position: int | None = None
 
     async def run(self) -> None:
         key = streams.stream_key(self.generation_id)
-        client = redis_async()
         # Straight to the stream; the database is asked only while it stays quiet.
         last = f"0-{self.after_seq}"
+        retry = 0.25
         while True:
-            reply = await client.xread({key: last}, count=200, block=BLOCK_MS)
-            if not reply:
-                if await self._idle():
+            try:
+                reply = await redis_async().xread({key: last}, count=200, block=BLOCK_MS)
+                if not reply:
+                    if await self._idle():
+                        return
+                    continue
+                retry = 0.25
+            except RedisError as exc:
+                log.warning("stream of %s unreachable (%s); retrying", self.generation_id, exc)
+                if await self._replay_settled():
                     return
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, RETRY_MAX_SECONDS)
                 continue
             for entry_id, fields in reply[0][1]:
                 last = entry_id
-                event = streams.stream_event(self.generation_id, entry_id, fields)
+                with translation.override(self.language):
+                    event = streams.stream_event(self.generation_id, entry_id, fields)
                 await self.send(dict(event))
                 if event["type"] != "generation.delta":
                     return
 
     async def _replay_settled(self) -> bool:
-        """The stream expired: send the stored answer of a settled generation, once."""
+        """Send the stored answer of a settled generation, once; False if not settled."""
         generation, _, _ = await db_async(_generation_state)(self.generation_id)
         if generation is None or generation.status not in Generation.FINAL:
             return False
         if generation.status == Generation.Status.FAILED:
+            code = generation.error_code or "failed"
+            with translation.override(self.language):
+                detail = str(error_text(code))
             await self.send(
                 {
                     "type": "generation.error",
                     "generation_id": self.generation_id,
                     "seq": 0,
-                    "code": generation.error_code or "failed",
-                    "detail": generation.error_detail,
+                    "code": code,
+                    "detail": detail,
+                    "text": generation.message.text,
                 }
             )
         else:
@@ -108,6 +131,6 @@ class StreamRelay:
         if stale:
             await db_async(_reap)(generation)
         if generation.status in Generation.FINAL:
-            # Settled but nothing reached the stream (it expired or was never written).
+            # Settled but nothing reached the stream (it expired, was lost, never written).
             return await self._replay_settled()
         return False

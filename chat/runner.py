@@ -9,12 +9,14 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from chat import streams
 from chat.answers import no_answer_text, sources_answer, sources_block, sources_cited
@@ -128,33 +130,39 @@ class StreamResult:
 
 def _generation_stream(generation: Generation) -> None:
     started = time.monotonic()
+    stream = streams.StreamWriter(generation.id)
     try:
         backend = engine_backend()
         messages, dropped = prompt_build(generation, backend)
     except BackendError as exc:
-        _settle_failed(generation, "", exc.code, str(exc))
+        _settle_failed(generation, stream, "", exc.code, str(exc))
         return
     result = StreamResult()
     try:
         if _sources_miss(generation, backend, messages):
-            _settle_no_answer(generation)
+            _settle_no_answer(generation, stream)
             return
-        _relay_deltas(generation, backend, messages, result)
+        _relay_deltas(generation, backend, messages, result, stream)
     except RetryableBackendError as exc:
         if not result.parts and Generation.objects.filter(
             id=generation.id, status=Generation.Status.STREAMING
         ).update(status=Generation.Status.QUEUED, started_at=None):
             raise RetryLater(str(exc)) from exc
-        _settle_failed(generation, result.text, exc.code, str(exc))
+        _settle_failed(generation, stream, result.text, exc.code, str(exc))
         return
     except BackendError as exc:
-        _settle_failed(generation, result.text, exc.code, str(exc))
+        _settle_failed(generation, stream, result.text, exc.code, str(exc))
         return
-    except Exception:
+    except (streams.StreamLost, RedisError) as exc:
+        # Redis went away under the stream: keep what was written, in the database.
+        log.warning("generation %s lost its stream: %s", generation.id, exc)
+        _settle_failed(generation, stream, result.text, "stream_lost", str(exc))
+        return
+    except Exception as exc:
         log.exception("generation %s crashed", generation.id)
-        _settle_failed(generation, result.text, "internal_error", "The assistant failed.")
+        _settle_failed(generation, stream, result.text, "failed", repr(exc))
         return
-    _settle_done(generation, result, dropped, started)
+    _settle_done(generation, result, stream, dropped, started)
 
 
 def _sources_miss(generation: Generation, backend: Backend, messages: list[ChatMessage]) -> bool:
@@ -165,7 +173,7 @@ def _sources_miss(generation: Generation, backend: Backend, messages: list[ChatM
     return not sources_answer(backend, messages, f"{generation.id}:check")
 
 
-def _settle_no_answer(generation: Generation) -> None:
+def _settle_no_answer(generation: Generation, stream: streams.StreamWriter) -> None:
     """Answer with the honest no-answer reply, as if retrieval had found nothing."""
     question = (
         Message.objects.filter(
@@ -178,7 +186,7 @@ def _settle_no_answer(generation: Generation) -> None:
         .first()
     )
     text = no_answer_text(question or "")
-    streams.stream_delta(generation.id, text)
+    stream.delta(text)
     if generation_finish(
         generation=generation,
         status=Generation.Status.DONE,
@@ -187,14 +195,18 @@ def _settle_no_answer(generation: Generation) -> None:
         route="no_answer",
         first_token_at=timezone.now(),
     ):
-        streams.stream_done(generation.id, Generation.Status.DONE, {})
+        _stream_final(generation, lambda: stream.done(Generation.Status.DONE, {}))
         metrics.generation_observe(status=Generation.Status.DONE)
     else:
         log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
 
 
 def _relay_deltas(
-    generation: Generation, backend: Backend, messages: list[ChatMessage], result: StreamResult
+    generation: Generation,
+    backend: Backend,
+    messages: list[ChatMessage],
+    result: StreamResult,
+    stream: streams.StreamWriter,
 ) -> None:
     """Stream from the backend into the generation's Redis Stream, coalesced, until the
     end or a cancel (checked every CANCEL_CHECK_SECONDS, then the backend is aborted)."""
@@ -217,7 +229,7 @@ def _relay_deltas(
                 result.first_token_at = result.first_token_at or timezone.now()
                 result.parts.append(delta.text)
                 if chunk := coalescer.push(delta.text):
-                    streams.stream_delta(generation.id, chunk)
+                    stream.delta(chunk)
             if time.monotonic() >= next_cancel_check:
                 next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
                 if streams.cancel_requested(generation.id):
@@ -225,11 +237,15 @@ def _relay_deltas(
                     result.status = Generation.Status.CANCELLED
                     aborted_at = time.monotonic()
     if rest := coalescer.flush():
-        streams.stream_delta(generation.id, rest)
+        stream.delta(rest)
 
 
 def _settle_done(
-    generation: Generation, result: StreamResult, dropped: int, started: float
+    generation: Generation,
+    result: StreamResult,
+    stream: streams.StreamWriter,
+    dropped: int,
+    started: float,
 ) -> None:
     usage = {
         "prompt_tokens": result.usage.prompt_tokens if result.usage else 0,
@@ -247,7 +263,7 @@ def _settle_done(
     ):
         log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
         return
-    streams.stream_done(generation.id, result.status, usage)
+    _stream_final(generation, lambda: stream.done(result.status, usage))
     metrics.generation_observe(
         status=result.status,
         queued_at=generation.queued_at,
@@ -260,16 +276,26 @@ def _settle_done(
 def generation_give_up(generation_id: uuid.UUID | str, detail: str) -> None:
     """The backend stayed busy through every retry: tell the client instead of waiting."""
     generation = Generation.objects.get(id=generation_id)
-    _settle_failed(generation, "", "backend_busy", detail, from_status=Generation.Status.QUEUED)
+    _settle_failed(
+        generation,
+        streams.StreamWriter(generation.id),
+        "",
+        "backend_busy",
+        detail,
+        from_status=Generation.Status.QUEUED,
+    )
 
 
 def _settle_failed(
     generation: Generation,
+    stream: streams.StreamWriter,
     text: str,
     code: str,
     detail: str,
     from_status: str = Generation.Status.STREAMING,
 ) -> None:
+    """Settle as failed with the text written so far; `detail` (the exception's text) is
+    for staff only: clients get the code's fixed text (webapp.errors)."""
     if generation_finish(
         generation=generation,
         status=Generation.Status.FAILED,
@@ -278,16 +304,15 @@ def _settle_failed(
         error_code=code,
         error_detail=detail[:2000],
     ):
-        streams.stream_error(generation.id, code, _user_detail(code))
+        if code != "stream_lost":  # a new stream would restart at seq 1: readers use the row
+            _stream_final(generation, lambda: stream.error(code))
         metrics.generation_observe(status=Generation.Status.FAILED)
 
 
-USER_DETAILS = {
-    "backend_unavailable": "The assistant's model is not available right now. Try again shortly.",
-    "backend_busy": "The assistant is overloaded right now. Please try again shortly.",
-    "invalid_request": "This conversation is too long for the assistant. Please start a new one.",
-}
-
-
-def _user_detail(code: str) -> str:
-    return USER_DETAILS.get(code, "The assistant failed to answer. Please try again.")
+def _stream_final(generation: Generation, write: Callable[[], int]) -> None:
+    """Append the final event; the database already holds the outcome, so a reader that
+    cannot get it from the stream (Redis down or restarted) replays it from there."""
+    try:
+        write()
+    except (streams.StreamLost, RedisError) as exc:
+        log.warning("final event of generation %s not streamed: %s", generation.id, exc)

@@ -1,5 +1,6 @@
 """Writes: conversations, messages, and the life of a generation outside the model call."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,12 +10,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat import streams
 from chat.answers import AnswerPlan, answer_plan
 from chat.models import Conversation, Generation, Message
 from chat.selectors import generation_active
 from sites.models import Site
+
+log = logging.getLogger(__name__)
 
 
 class ConversationBusy(Exception):
@@ -39,10 +43,11 @@ def conversation_create(*, site: Site, owner: Any = None, title: str = "") -> Co
 def message_text_clean(text: str) -> str:
     text = text.strip()
     if not text:
-        raise ValidationError("The message is empty.", code="empty_message")
+        raise ValidationError(_("The message is empty."), code="empty_message")
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ValidationError(
-            f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
+            _("The message is longer than %(limit)d characters.")
+            % {"limit": settings.CHAT_MAX_MESSAGE_CHARS},
             code="message_too_long",
         )
     return text
@@ -95,17 +100,20 @@ def _answer_create(conversation: Conversation, plan: AnswerPlan) -> tuple[Messag
         context={"route": plan.route, "sources": plan.sources, "check": plan.check},
         **({"started_at": now, "first_token_at": now, "done_at": now} if ready else {}),
     )
+    # robust: with Redis down the rows are stored all the same; readers replay a ready
+    # answer from them, and a lost task is sent again (generation_requeue).
     if ready:
         # Connected sockets get it through the same stream as a model's answer.
-        transaction.on_commit(lambda: _stream_ready_answer(generation.id, plan.text))
+        transaction.on_commit(lambda: _stream_ready_answer(generation.id, plan.text), robust=True)
     else:
-        transaction.on_commit(lambda: generation_schedule(generation.id))
+        transaction.on_commit(lambda: generation_schedule(generation.id), robust=True)
     return assistant, generation
 
 
 def _stream_ready_answer(generation_id: uuid.UUID, text: str) -> None:
-    streams.stream_delta(generation_id, text)
-    streams.stream_done(generation_id, Generation.Status.DONE, {})
+    stream = streams.StreamWriter(generation_id)
+    stream.delta(text)
+    stream.done(Generation.Status.DONE, {})
 
 
 def _message_posted_before(conversation: Conversation, client_id: str) -> PostedMessage | None:
@@ -129,6 +137,33 @@ def generation_schedule(generation_id: uuid.UUID) -> None:
     generation_run.apply_async(args=(str(generation_id),), queue=settings.CHAT_QUEUE)
 
 
+def generation_requeue() -> int:
+    """Send again the tasks of generations still queued and unclaimed GENERATION_REQUEUE_SECONDS
+    after their task was sent: a broker that restarted without persistence lost them. The
+    claim is conditional, so a task that was only slow to arrive runs once all the same.
+    Returns how many were sent again."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.GENERATION_REQUEUE_SECONDS)
+    waiting = Generation.objects.filter(status=Generation.Status.QUEUED, sent_at__lt=cutoff)
+    sent = 0
+    for generation_id, sent_at in waiting.values_list("id", "sent_at")[:500]:
+        # Whoever moves sent_at on sends the task: two reapers never send it twice.
+        mine = Generation.objects.filter(
+            id=generation_id, status=Generation.Status.QUEUED, sent_at=sent_at
+        ).update(sent_at=now)
+        if not mine:
+            continue
+        try:
+            generation_schedule(generation_id)
+        except Exception:
+            Generation.objects.filter(id=generation_id, sent_at=now).update(sent_at=sent_at)
+            raise
+        sent += 1
+    if sent:
+        log.warning("sent %d queued generation(s) to the broker again", sent)
+    return sent
+
+
 def generation_cancel(*, generation: Generation) -> None:
     """Ask the worker to stop; a generation still waiting in the queue is settled here."""
     streams.cancel_request(generation.id)
@@ -137,7 +172,7 @@ def generation_cancel(*, generation: Generation) -> None:
         status=Generation.Status.CANCELLED,
         from_status=Generation.Status.QUEUED,
     ):
-        streams.stream_done(generation.id, Generation.Status.CANCELLED, {})
+        streams.StreamWriter(generation.id).done(Generation.Status.CANCELLED, {})
 
 
 def generation_finish(
@@ -181,22 +216,22 @@ def generation_finish(
 def generation_reap(*, generation: Generation | None = None) -> int:
     """Mark failed the streaming generations whose worker stopped beating; keep their text.
 
-    With `generation`, only that one is considered. Returns how many were reaped.
-    """
+    With `generation`, only that one is considered. Returns how many were reaped. While
+    Redis is unreachable nothing is reaped: the streamed text would be lost with it."""
     cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_SECONDS)
     stale = Generation.objects.filter(status=Generation.Status.STREAMING, heartbeat_at__lt=cutoff)
     if generation is not None:
         stale = stale.filter(id=generation.id)
     reaped = 0
     for candidate in stale:
-        detail = "The assistant stopped answering (its worker died). Please try again."
+        text = streams.stream_text(candidate.id)
         if generation_finish(
             generation=candidate,
             status=Generation.Status.FAILED,
-            text=streams.stream_text(candidate.id),
+            text=text,
             error_code="worker_lost",
-            error_detail=detail,
+            error_detail=f"no heartbeat from {candidate.worker} since {candidate.heartbeat_at}",
         ):
-            streams.stream_error(candidate.id, "worker_lost", detail)
+            streams.StreamWriter(candidate.id).error("worker_lost")
             reaped += 1
     return reaped

@@ -2,6 +2,10 @@
 
 Entry ids are `0-<seq>` (Redis numbers them for us with `0-*`), so a client that
 reconnects after `seq` N reads from id `0-N` and gets exactly what it missed.
+
+A Redis restart without persistence loses the stream. The worker writing it then fails the
+generation (its text is kept in the database) rather than start a new stream whose seqs
+would begin again at 1; readers fall back on the stored answer (chat.relay).
 """
 
 import json
@@ -9,7 +13,12 @@ from typing import Any, Literal, TypedDict, cast
 
 from django.conf import settings
 
+from webapp.errors import error_text
 from webapp.redis import redis_key, redis_sync
+
+
+class StreamLost(Exception):
+    """The stream a writer was appending to is gone (Redis restarted without it)."""
 
 
 class DeltaEvent(TypedDict):
@@ -47,15 +56,41 @@ def cancel_key(generation_id: object) -> str:
     return redis_key("gen", generation_id, "cancel")
 
 
-def stream_append(generation_id: object, fields: dict[str, str]) -> int:
-    """Append one entry and return its seq."""
+def stream_append(generation_id: object, fields: dict[str, str], *, continued: bool = False) -> int:
+    """Append one entry and return its seq. `continued`: the stream must exist already
+    (the writer appended to it before); StreamLost if it does not."""
     key = stream_key(generation_id)
     client = redis_sync()
     pipe = client.pipeline()
-    pipe.xadd(key, fields, id="0-*")  # type: ignore[arg-type]
+    pipe.xadd(key, fields, id="0-*", nomkstream=continued)  # type: ignore[arg-type]
     pipe.expire(key, settings.GENERATION_STREAM_TTL)
     entry_id, _ = pipe.execute()
+    if entry_id is None:
+        raise StreamLost(f"the stream of generation {generation_id} is gone")
     return int(entry_id.split("-")[1])
+
+
+class StreamWriter:
+    """The worker's side of one generation's stream: every entry after the first must land
+    in the stream the first one made."""
+
+    def __init__(self, generation_id: object) -> None:
+        self.generation_id = generation_id
+        self.written = 0
+
+    def _append(self, fields: dict[str, str]) -> int:
+        seq = stream_append(self.generation_id, fields, continued=self.written > 0)
+        self.written += 1
+        return seq
+
+    def delta(self, text: str) -> int:
+        return self._append({"kind": "delta", "text": text})
+
+    def done(self, status: str, usage: dict[str, int]) -> int:
+        return self._append({"kind": "done", "status": status, "usage": json.dumps(usage)})
+
+    def error(self, code: str) -> int:
+        return self._append({"kind": "error", "code": code})
 
 
 def stream_delta(generation_id: object, text: str) -> int:
@@ -68,8 +103,9 @@ def stream_done(generation_id: object, status: str, usage: dict[str, int]) -> in
     )
 
 
-def stream_error(generation_id: object, code: str, detail: str) -> int:
-    return stream_append(generation_id, {"kind": "error", "code": code, "detail": detail})
+def stream_error(generation_id: object, code: str) -> int:
+    """Readers turn the code into the fixed text of chat.errors, in their client's language."""
+    return stream_append(generation_id, {"kind": "error", "code": code})
 
 
 def stream_text(generation_id: object) -> str:
@@ -97,12 +133,13 @@ def stream_event(generation_id: str, entry_id: str, fields: dict[str, Any]) -> S
             "status": fields["status"],
             "usage": json.loads(fields["usage"]),
         }
+    code = fields.get("code", "failed")
     return {
         "type": "generation.error",
         "generation_id": generation_id,
         "seq": seq,
-        "code": fields.get("code", "error"),
-        "detail": fields.get("detail", ""),
+        "code": code,
+        "detail": str(error_text(code)),
     }
 
 

@@ -1,5 +1,6 @@
 """Celery worker hooks: load the model at start, and announce the worker and model state."""
 
+import contextlib
 import json
 import logging
 import socket
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from chat.engine import engine_backend
-from chat.services import generation_reap
+from chat.services import generation_reap, generation_requeue
 from inference.registry import backend_loaded
 from webapp.redis import redis_key, redis_sync
 
@@ -47,20 +48,21 @@ def _announce_once(hostname: str, holder: dict[str, str]) -> None:
     state = {**_state(holder.get("error", "")), "at": time.time()}
     try:
         redis_sync().set(worker_key(hostname), json.dumps(state), ex=BEAT_SECONDS * 3)
-    except Exception:
-        log.exception("could not announce the worker")
+    except Exception as exc:
+        log.warning("could not announce the worker: %s", exc)
 
 
 def _announce(hostname: str, holder: dict[str, str]) -> None:
-    """Every few seconds: say this worker is alive, and settle generations of dead ones."""
+    """Every few seconds: say this worker is alive, settle generations of dead workers, and
+    send again the tasks a broker lost."""
     while not _stop.is_set():
         _announce_once(hostname, holder)
-        try:
-            generation_reap()
-        except Exception:
-            log.exception("could not reap stale generations")
-        finally:
-            connection.close()
+        for chore in (generation_reap, generation_requeue):
+            try:
+                chore()
+            except Exception as exc:  # Redis or the database away: try again next beat
+                log.warning("%s failed: %s", chore.__name__, exc)
+        connection.close()
         _stop.wait(BEAT_SECONDS)
 
 
@@ -74,7 +76,7 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
             engine_backend()
             log.info("model loaded: %s", settings.INFERENCE_OPTIONS.get("model"))
         except Exception as exc:  # the worker still runs; healthz and each answer say why
-            holder["error"] = str(exc)
+            holder["error"] = type(exc).__name__
             log.exception("could not load the model")
         _announce_once(hostname, holder)
 
@@ -83,7 +85,8 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
 def on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     _stop.set()
     hostname = getattr(sender, "hostname", socket.gethostname())
-    redis_sync().delete(worker_key(hostname))
+    with contextlib.suppress(Exception):  # Redis may be the reason for the shutdown
+        redis_sync().delete(worker_key(hostname))
 
 
 def workers_alive() -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Prometheus metrics. Generation timings are observed in the worker and kept in Redis so
 that the web process can expose them; request counts are the web process's own."""
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, cast
@@ -11,9 +12,11 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
 
 from webapp.redis import redis_key, redis_sync
 
+log = logging.getLogger(__name__)
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "time_to_first_token_seconds": (
         "From the user's message to the first streamed token.",
@@ -58,7 +61,21 @@ def generation_observe(
     completion_tokens: int = 0,
     streaming_seconds: float = 0.0,
 ) -> None:
-    """Record a settled generation's timings (called by the worker)."""
+    """Record a settled generation's timings (called by the worker). Metrics never fail an
+    answer: while Redis is unreachable they are lost, and the log says so."""
+    try:
+        _generation_record(status, queued_at, first_token_at, completion_tokens, streaming_seconds)
+    except RedisError as exc:
+        log.warning("generation metrics not recorded: %s", exc)
+
+
+def _generation_record(
+    status: str,
+    queued_at: datetime | None,
+    first_token_at: datetime | None,
+    completion_tokens: int,
+    streaming_seconds: float,
+) -> None:
     redis_sync().hincrby(redis_key("metrics", "generations"), status, 1)
     if queued_at and first_token_at:
         histogram_observe(

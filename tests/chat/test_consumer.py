@@ -124,13 +124,13 @@ async def test_an_overlong_message_is_refused_and_nothing_is_stored():
 
 
 @override_settings(WS_MAX_FRAME_BYTES=1000)
-async def test_an_oversize_frame_is_refused_with_1009():
+async def test_an_oversize_frame_is_refused_with_4009():
     _, _, communicator = await open_conversation()
     await communicator.send_to(text_data=json.dumps({"type": "user.message", "text": "y" * 2000}))
     reply = await communicator.receive_json_from(timeout=5)
     assert reply["code"] == "frame_too_large"
     closed = await communicator.receive_output(timeout=5)
-    assert closed == {"type": "websocket.close", "code": 1009}
+    assert closed == {"type": "websocket.close", "code": 4009}
 
 
 async def test_a_message_is_announced_with_its_queued_answer():

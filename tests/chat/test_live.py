@@ -160,3 +160,18 @@ async def test_health_and_metrics_report_the_running_stack(asgi_server, worker):
     assert float(count.split()[-1]) >= 1
     assert 'helpline_generations_total{status="done"}' in metrics
     assert "helpline_queue_depth" in metrics
+
+
+async def test_an_oversize_frame_gets_its_error_and_a_close_code_daphne_accepts(asgi_server):
+    chat = await Chat(asgi_server).open()
+    await chat.ws.send(json.dumps({"type": "user.message", "text": "x" * 70_000}))
+    error = await chat.recv(timeout=10)
+    assert error["type"] == "error" and error["code"] == "frame_too_large"
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await chat.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4009
+    assert chat.stored() == []  # nothing stored half-way
+    again = await Chat(asgi_server).open()  # the server is fine
+    await again.send(type="ping")
+    assert (await again.recv(timeout=10))["type"] == "pong"
+    await again.ws.close()

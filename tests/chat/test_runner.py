@@ -116,6 +116,8 @@ def test_an_unreachable_backend_fails_the_answer_with_a_clear_error(settings):
     generation.refresh_from_db()
     assert generation.status == Generation.Status.FAILED
     assert generation.error_code == "backend_unavailable"
+    assert "127.0.0.1:9" in generation.error_detail or generation.error_detail  # for staff
     entries = cast(list, streams.redis_sync().xrange(streams.stream_key(generation.id)))
-    assert entries[-1][1]["kind"] == "error"
-    assert "not available" in entries[-1][1]["detail"]
+    assert entries[-1][1] == {"kind": "error", "code": "backend_unavailable"}  # no exception text
+    event = dict(streams.stream_event(str(generation.id), *entries[-1]))
+    assert event["detail"] == "The assistant's model is not available right now. Try again shortly."

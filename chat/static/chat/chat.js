@@ -117,10 +117,17 @@
       lastSeq.delete(event.generation_id);
       if (active === event.generation_id) setActive(null);
       const li = generationBubble(event.generation_id);
-      if (li) { li.dataset.status = "failed"; li.classList.remove("pending"); note(li, event.detail, "error"); }
+      if (li) {
+        if (typeof event.text === "string") streamingBody(li).textContent = event.text;
+        li.dataset.status = "failed";
+        li.classList.remove("pending");
+        note(li, event.detail, "error");
+        rerender(li);  // the stored partial text and the error, as a reload shows them
+      }
       showBanner(event.detail, "error");
     },
     "error"(event) {
+      if (event.code === "frame_too_large") outbox.clear();  // refused: never re-send it
       showBanner(event.detail, "error");
     },
     pong() {},
@@ -153,7 +160,9 @@
         showBanner("This conversation can't be opened here. Please reload the page.", "error");
         return;
       }
-      showBanner("Connection lost. Reconnecting…", "warning");
+      // 4503: the server lost Redis for a moment; 4009: a frame was too large. Reconnect and
+      // resume either way (the README lists the close codes).
+      if (closed.code !== 4009) showBanner("Connection lost. Reconnecting…", "warning");
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 8000);
     });
@@ -162,6 +171,11 @@
   function send() {
     const text = input.value.trim();
     if (!text || active) return;
+    const maxChars = Number(chat.dataset.maxChars || 8000);
+    if (text.length > maxChars) {
+      showBanner(`Messages are limited to ${maxChars} characters.`, "error");
+      return;
+    }
     const clientId = (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random()}`;
     outbox.set(clientId, text);
     bubble({ id: `pending-${clientId}`, role: "user", text, status: "done", client_id: clientId })
