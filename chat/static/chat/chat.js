@@ -178,6 +178,7 @@
     }
     const clientId = (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random()}`;
     outbox.set(clientId, text);
+    showBanner("");  // an earlier answer's error is history now
     bubble({ id: `pending-${clientId}`, role: "user", text, status: "done", client_id: clientId })
       .dataset.clientId = clientId;
     input.value = "";
