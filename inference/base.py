@@ -44,11 +44,21 @@ class Health:
 
 
 class Backend(Protocol):
-    """A model engine: streams a chat completion, aborts one by id, reports its health."""
+    """A model engine: streams a chat completion, scores candidate replies, aborts one by id,
+    reports its health."""
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, request_id: str
     ) -> Generator[Delta, None, None]: ...
+
+    def score(
+        self, messages: Sequence[ChatMessage], continuations: Sequence[str], request_id: str
+    ) -> list[float]:
+        """Log-probability (natural log, summed over its tokens) of each continuation as the
+        start of the assistant's reply to `messages`: the chat template's prompt for the next
+        assistant turn, then the continuation's tokens. `-inf` where a backend can only say
+        that a continuation is less likely than the ones it ranks."""
+        ...
 
     def abort(self, request_id: str) -> None: ...
 

@@ -2,7 +2,7 @@
 
 import threading
 from collections.abc import Generator, Iterator, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from inference.base import (
     BackendUnavailable,
@@ -15,10 +15,16 @@ from inference.base import (
 )
 from inference.models import ModelMissing, model_path
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
 
 class LlamaCppBackend:
-    """One llama.cpp model per process. It serves one generation at a time (2 cores cannot
-    do better); the chat template and stop tokens come from the GGUF's own metadata."""
+    """One llama.cpp model per process. It serves one generation (or score) at a time (2
+    cores cannot do better); the chat template and stop tokens come from the GGUF's own
+    metadata, and `stream` and `score` render prompts with the same formatter."""
 
     def __init__(
         self,
@@ -27,6 +33,7 @@ class LlamaCppBackend:
         model_dir: str,
         n_ctx: int = 4096,
         n_threads: int = 2,
+        state_cache_mb: int = 0,
         **_: object,
     ) -> None:
         try:
@@ -43,8 +50,35 @@ class LlamaCppBackend:
         self._llm = Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False
         )
+        if state_cache_mb > 0:
+            # Evaluated prompts kept by token prefix: a question about the same FAQ later,
+            # after other prompts took the KV cache, starts from its saved state.
+            from llama_cpp import LlamaRAMCache
+
+            self._llm.set_cache(LlamaRAMCache(capacity_bytes=state_cache_mb << 20))
+        self._formatter = self._gguf_chat_formatter()
+        if self._formatter is not None:  # so `stream` renders exactly what `score` renders
+            self._llm.chat_handler = self._formatter.to_chat_handler()
         self._lock = threading.Lock()
         self._aborts: dict[str, threading.Event] = {}
+
+    def _gguf_chat_formatter(self) -> "Jinja2ChatFormatter | None":
+        """The GGUF's chat template, built as llama-cpp-python builds its default handler."""
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if template is None:
+            return None
+        vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+
+        def text(token: int) -> str:
+            return "" if token == -1 else llama_cpp.llama_vocab_get_text(vocab, token).decode()
+
+        eos, bos = self._llm.token_eos(), self._llm.token_bos()
+        return Jinja2ChatFormatter(
+            template=template, eos_token=text(eos), bos_token=text(bos), stop_token_ids=[eos]
+        )
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, request_id: str
@@ -95,6 +129,93 @@ class LlamaCppBackend:
             chunks.close()  # type: ignore[union-attr]
         prompt_tokens = max(self._llm.n_tokens - completion, 0)
         yield Delta(usage=Usage(prompt_tokens, completion), finish_reason=finish)
+
+    def score(
+        self, messages: Sequence[ChatMessage], continuations: Sequence[str], request_id: str
+    ) -> list[float]:
+        """Exact log-probabilities. The prompt is evaluated once, reusing the cached prefix as
+        `stream` does, then each continuation token by token after it; the cache is left
+        consistent, so a later `stream` of a prompt with the same beginning starts from it."""
+        if self._formatter is None:
+            raise InvalidRequest(f"{self.path.name} has no chat template to score replies with")
+        rendered = self._formatter(messages=list(messages))  # type: ignore[arg-type]
+        prompt = self._llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        pieces = [
+            self._llm.tokenize(c.encode("utf-8"), add_bos=False, special=False)
+            for c in continuations
+        ]
+        if len(prompt) + max(map(len, pieces), default=0) > self.n_ctx:
+            raise InvalidRequest(
+                f"the prompt ({len(prompt)} tokens) and its continuations do not fit "
+                f"the context of {self.n_ctx} tokens"
+            )
+        with self._lock:
+            try:
+                return self._score_locked(prompt, pieces)
+            except BaseException:
+                self._llm.reset()  # the cache bookkeeping may be half updated
+                raise
+
+    def _score_locked(self, prompt: list[int], pieces: list[list[int]]) -> list[float]:
+        self._state_restore(prompt)
+        self._eval_cached(prompt)
+        after_prompt = self._last_logprobs()
+        if self._llm.cache is not None:
+            self._llm.cache[prompt] = self._llm.save_state()
+        scores = []
+        for piece in pieces:
+            logprobs, total = after_prompt, 0.0
+            for i, token in enumerate(piece):
+                if i:
+                    self._eval_cached(prompt + piece[:i])
+                    logprobs = self._last_logprobs()
+                total += float(logprobs[token])
+            scores.append(total)
+        return scores
+
+    def _state_restore(self, prompt: list[int]) -> None:
+        """Load the saved state sharing the longest prefix with `prompt`, when it shares more
+        than the KV cache does (what llama-cpp-python's own completion does with its cache)."""
+        import llama_cpp
+
+        llm = self._llm
+        if llm.cache is None:
+            return
+        try:
+            saved = llm.cache[prompt]
+        except KeyError:
+            return
+        current = llm.input_ids[: llm.n_tokens].tolist()
+        if llama_cpp.Llama.longest_token_prefix(
+            saved.input_ids.tolist(), prompt
+        ) > llama_cpp.Llama.longest_token_prefix(current, prompt):
+            llm.load_state(saved)
+
+    def _eval_cached(self, tokens: list[int]) -> None:
+        """Evaluate `tokens` as llama-cpp-python's `generate` does: keep the longest prefix
+        already in the KV cache, and evaluate at least the last token so its logits are fresh."""
+        import llama_cpp
+
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        keep = min(llama_cpp.Llama.longest_token_prefix(cached, tokens), len(tokens) - 1)
+        if not llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, keep, -1):
+            keep = 0  # a recurrent model cannot drop a suffix of its state: start over
+            llm.reset()
+        llm.n_tokens = keep
+        llm.eval(tokens[keep:])
+
+    def _last_logprobs(self) -> "npt.NDArray[np.single]":
+        """Log-softmax of the logits after the last evaluated token (the only ones kept)."""
+        import llama_cpp
+        import numpy as np
+
+        logits = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        return llama_cpp.Llama.logits_to_logprobs(
+            np.ctypeslib.as_array(logits, shape=(self._llm.n_vocab(),))
+        )
 
     def abort(self, request_id: str) -> None:
         """Stop a running or waiting request at its next token."""

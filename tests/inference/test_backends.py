@@ -1,10 +1,12 @@
-"""One contract, every backend: each streams text then usage, aborts, reports health.
+"""One contract, every backend: each streams text then usage, scores candidate replies,
+aborts, reports health.
 
 llama_cpp runs the packaged test model in-process; openai_compatible talks to a real
 llama.cpp OpenAI-compatible server process; vllm_engine needs vLLM and a GPU.
 """
 
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -32,6 +34,21 @@ COUNTING: list[ChatMessage] = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Count from 1 to 200, one number per line."},
 ]
+# The 135M test model gets this one right; Paris, The, France are among its 20 likeliest
+# first tokens, Germany (one token) is not.
+FRANCE: list[ChatMessage] = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "What is the capital of France? Reply with one word."},
+]
+FRANCE_PROMPT = (  # SmolLM2's own chat template, as the GGUF carries it
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "<|im_start|>user\nWhat is the capital of France? Reply with one word.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+CHECK_TURN: ChatMessage = {
+    "role": "user",
+    "content": "Which source answers my question? Reply with its number only, or 0 if none does.",
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +82,8 @@ def llama_server() -> Iterator[str]:
         proc.wait(10)
 
 
-def _llama() -> Backend:
+@pytest.fixture(scope="module")
+def llama_backend() -> LlamaCppBackend:
     return LlamaCppBackend(model=TEST_MODEL, model_dir=DEFAULT_MODEL_DIR, n_ctx=N_CTX)
 
 
@@ -84,7 +102,7 @@ def _vllm() -> Backend:
 @pytest.fixture(scope="module", params=["llama_cpp", "openai_compatible", "vllm_engine"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "llama_cpp":
-        return _llama()
+        return request.getfixturevalue("llama_backend")  # type: ignore[no-any-return]
     if request.param == "openai_compatible":
         return OpenAICompatibleBackend(base_url=request.getfixturevalue("llama_server"))
     return _vllm()
@@ -148,7 +166,102 @@ def test_an_unreachable_server_is_reported_unavailable() -> None:
     )
     with pytest.raises(BackendUnavailable):
         collect(backend.stream(COUNTING, GenerationParams(max_tokens=5), "r-down"))
+    with pytest.raises(BackendUnavailable):
+        backend.score(FRANCE, ["Paris"], "s-down")
     assert not backend.health().ok
+
+
+def answer(backend: Backend, messages: list[ChatMessage], request_id: str) -> str:
+    params = GenerationParams(max_tokens=12, temperature=0.0, seed=1)
+    return "".join(d.text for d in backend.stream(messages, params, request_id))
+
+
+def test_scores_the_right_reply_above_a_wrong_one(backend: Backend) -> None:
+    right, wrong, empty = backend.score(FRANCE, ["Paris", "Germany", ""], "s-1")
+    assert -10 < right < 0
+    assert wrong < right - 3  # -inf where the backend only ranks the top 20
+    assert empty == 0.0
+
+
+def test_streams_the_same_answer_after_scoring(backend: Backend) -> None:
+    alone = answer(backend, FRANCE, "s-alone")
+    backend.score([*FRANCE, CHECK_TURN], ["0", "1", "2", "3"], "s-check")
+    assert answer(backend, FRANCE, "s-after") == alone
+    assert "Paris" in alone
+
+
+def test_scoring_a_prompt_longer_than_the_context_fails_clearly(backend: Backend) -> None:
+    huge: list[ChatMessage] = [{"role": "user", "content": "word " * (N_CTX * 2)}]
+    with pytest.raises(InvalidRequest):
+        backend.score(huge, ["1"], "s-huge")
+
+
+def test_llama_cpp_scores_are_deterministic_and_agree_with_the_server(
+    llama_backend: LlamaCppBackend, llama_server: str
+) -> None:
+    candidates = ["Paris", "The", "France", "Germany"]
+    local = llama_backend.score(FRANCE, candidates, "s-local")
+    assert llama_backend.score(FRANCE, candidates, "s-again") == local
+    remote = OpenAICompatibleBackend(base_url=llama_server).score(FRANCE, candidates, "s-remote")
+    assert all(math.isfinite(r) for r in remote[:3]) and remote[3] == -math.inf
+    assert local[:3] == pytest.approx(remote[:3], abs=0.01)
+    assert local[3] < min(remote[:3])
+
+
+def test_llama_cpp_scores_several_tokens_exactly(llama_backend: LlamaCppBackend) -> None:
+    from llama_cpp import Llama
+
+    # A second model that keeps the logits of every position: the slow, obvious reference.
+    reference = Llama(
+        model_path=str(llama_backend.path), n_ctx=128, logits_all=True, n_threads=2, verbose=False
+    )
+    prompt = reference.tokenize(FRANCE_PROMPT.encode(), add_bos=False, special=True)
+    continuations = ["The capital of France", "Paris.", "The"]
+    expected = []
+    for text in continuations:
+        tokens = reference.tokenize(text.encode(), add_bos=False)
+        reference.reset()
+        reference.eval(prompt + tokens)
+        rows = Llama.logits_to_logprobs(reference.scores[len(prompt) - 1 : reference.n_tokens - 1])
+        expected.append(sum(float(row[t]) for row, t in zip(rows, tokens, strict=True)))
+    assert llama_backend.score(FRANCE, continuations, "s-multi") == pytest.approx(
+        expected, abs=0.01
+    )
+    # The state it leaves behind is consistent: the answer is the one of a fresh model.
+    assert "Paris" in answer(llama_backend, FRANCE, "s-multi-after")
+
+
+def test_llama_cpp_streams_from_the_prefix_scoring_left_cached(
+    llama_backend: LlamaCppBackend,
+) -> None:
+    import llama_cpp
+
+    sources = "\n\n".join(
+        f"[{n}] Shipping to zone {n} takes {n + 2} business days and costs ${n * 3}."
+        for n in range(1, 9)
+    )
+    grounded: list[ChatMessage] = [
+        {"role": "system", "content": f"Answer from the sources.\n\nSources:\n{sources}"},
+        {"role": "user", "content": "How long does shipping to zone 3 take?"},
+    ]
+    assert llama_backend.count_tokens(sources) > 150
+    llama_backend.score([*grounded, CHECK_TURN], ["0", "1", "2", "3"], "s-grounded")
+
+    def evaluated() -> int:
+        perf = llama_cpp.llama_perf_context(llama_backend._llm.ctx)
+        return int(perf.n_p_eval + perf.n_eval)
+
+    before = evaluated()
+    collect(llama_backend.stream(grounded, GenerationParams(max_tokens=1), "s-grounded-answer"))
+    assert evaluated() - before < 10  # the assistant's header and one token, not the sources
+
+
+@pytest.mark.parametrize("text", ["The capital", "London"])
+def test_the_server_refuses_what_may_be_several_tokens(llama_server: str, text: str) -> None:
+    # "London" is one token, but it begins with "L", a likelier one: the API cannot tell.
+    backend = OpenAICompatibleBackend(base_url=llama_server)
+    with pytest.raises(InvalidRequest, match="multi-token"):
+        backend.score(FRANCE, ["Paris", text], "s-several")
 
 
 @pytest.mark.default_model
