@@ -1,16 +1,11 @@
-"""Documents: text out of uploaded files, split into passages, embedded for retrieval."""
+"""Documents: uploaded files stored for a site, then indexed in a task: read into sections
+(knowledge.extract), cut into passages (knowledge.passages), embedded, and the passages
+replaced in one transaction; re-indexing and deletion, with the progress shown in the admin."""
 
-import io
 import logging
 import mimetypes
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import PurePath
 
-import docx
-import pypdf
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -19,293 +14,36 @@ from django.db import transaction
 from django.utils import timezone
 
 from knowledge.embeddings import embed, vector_to_bytes
+from knowledge.extract import DocumentUnreadable, document_format, document_sections_extract
 from knowledge.index import knowledge_changed
 from knowledge.models import Document, Passage
+from knowledge.passages import CJK, sections_split
 from knowledge.text import tokens_stored
 from sites.models import Site
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
-CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
-CJK_CLOSING = frozenset("。！？，；：”’」』）")  # full-width punctuation needs no space after it
 
 
-class DocumentUnreadable(Exception):
-    """The file cannot be read as a document; the message says why, for the uploader."""
+def _size_check(size: int) -> None:
+    limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
+    if size > limit:
+        raise ValidationError(f"The file is larger than {limit // (1024 * 1024)} MB.")
 
 
-# --- Text extraction ------------------------------------------------------------------------
-
-
-def _text_decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    if b"\x00" in data[:4096]:
-        raise DocumentUnreadable("The file looks binary, not text.")
-    for encoding in ("utf-8-sig", "gb18030"):  # gb18030: Chinese text saved by Windows tools
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise DocumentUnreadable("The text is not in a known encoding; save it as UTF-8.")
-
-
-class _HtmlText(HTMLParser):
-    """The visible text of an HTML page, one paragraph per block element."""
-
-    SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe"})
-    BLOCKS = frozenset(
-        {
-            "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5",
-            "h6", "tr", "table", "section", "article", "header", "footer", "nav", "aside",
-            "main", "blockquote", "pre", "hr", "figure", "figcaption", "form", "details",
-            "summary",
-        }
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.paragraphs: list[str] = []
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "body":
-            self.skipping = 0  # a <head> left open must not hide the page
-        elif tag in self.SKIP:
-            self.skipping += 1
-        if tag in self.BLOCKS:
-            self._paragraph_end()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and self.skipping:
-            self.skipping -= 1
-        if tag in self.BLOCKS:
-            self._paragraph_end()
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
-
-    def _paragraph_end(self) -> None:
-        text = " ".join("".join(self.parts).split())
-        if text:
-            self.paragraphs.append(text)
-        self.parts = []
-
-    def text(self) -> str:
-        self._paragraph_end()
-        return "\n\n".join(self.paragraphs)
-
-
-def _html_extract(data: bytes) -> str:
-    parser = _HtmlText()
-    parser.feed(_text_decode(data))
-    parser.close()
-    return parser.text()
-
-
-def _pdf_reader(data: bytes) -> pypdf.PdfReader:
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentUnreadable("The PDF is protected by a password.")
-        if not reader.pages:
-            raise DocumentUnreadable("The PDF has no pages.")
-    except DocumentUnreadable:
-        raise
-    except Exception as exc:  # pypdf raises many kinds of errors on damaged files
-        raise DocumentUnreadable(f"The PDF is damaged or not a PDF ({exc}).") from exc
-    return reader
-
-
-def _pdf_extract(data: bytes) -> str:
-    reader = _pdf_reader(data)
-    try:
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except Exception as exc:
-        raise DocumentUnreadable(f"The text of the PDF cannot be read ({exc}).") from exc
-    return "\n\n".join(pages)
-
-
-def _docx_open(data: bytes) -> "docx.document.Document":
-    try:
-        return docx.Document(io.BytesIO(data))
-    except Exception as exc:  # not a zip, no word/document.xml, broken XML...
-        raise DocumentUnreadable(f"The Word file is damaged or not a .docx ({exc}).") from exc
-
-
-def _docx_extract(data: bytes) -> str:
-    paragraphs: list[str] = []
-    for block in _docx_open(data).iter_inner_content():
-        if isinstance(block, docx.table.Table):
-            paragraphs.extend(" | ".join(c.text.strip() for c in row.cells) for row in block.rows)
-        else:
-            paragraphs.append(block.text)
-    return "\n\n".join(p.strip() for p in paragraphs if p.strip())
-
-
-@dataclass(frozen=True)
-class DocumentFormat:
-    extract: Callable[[bytes], str]
-    # A cheap check at upload time that the file opens; the full text is read when indexing.
-    check: Callable[[bytes], object]
-
-
-FORMATS: dict[str, DocumentFormat] = {
-    ".txt": DocumentFormat(_text_decode, _text_decode),
-    ".md": DocumentFormat(_text_decode, _text_decode),
-    ".markdown": DocumentFormat(_text_decode, _text_decode),
-    ".html": DocumentFormat(_html_extract, _text_decode),
-    ".htm": DocumentFormat(_html_extract, _text_decode),
-    ".pdf": DocumentFormat(_pdf_extract, _pdf_reader),
-    ".docx": DocumentFormat(_docx_extract, _docx_open),
-}
-CONTENT_TYPES = {
-    "text/plain": ".txt",
-    "text/markdown": ".md",
-    "text/html": ".html",
-    "application/pdf": ".pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-}
-
-
-def document_format(*, name: str, content_type: str = "") -> DocumentFormat:
-    """The reader for a file, by its extension (or its content type when it has none)."""
-    suffix = PurePath(name).suffix.lower() or CONTENT_TYPES.get(content_type.split(";")[0], "")
-    if suffix not in FORMATS:
-        allowed = ", ".join(sorted(FORMATS))
-        raise DocumentUnreadable(
-            f"Files of type “{suffix or name}” are not supported; upload one of: {allowed}."
-        )
-    return FORMATS[suffix]
-
-
-def document_text_extract(*, name: str, data: bytes, content_type: str = "") -> str:
-    """The readable text of a txt, md, html, pdf or docx file, paragraphs split by blank lines.
-
-    Raises DocumentUnreadable for a damaged, empty or unsupported file.
-    """
-    text = document_format(name=name, content_type=content_type).extract(data)
-    text = re.sub(r"[ \t\u00a0]+\n", "\n", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    if not text:
-        raise DocumentUnreadable("No text was found in the file (is it a scanned image?).")
-    return text
-
-
-# --- Splitting ------------------------------------------------------------------------------
-
-_SENTENCE = re.compile(r".+?(?:[.!?…]+[\"'”’)\]]*(?=\s)|[。！？]+[”’」』）)]*|$)", re.S)
-_BLOCK_START = re.compile(r"^(#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|\|)")
-
-
-@dataclass(frozen=True)
-class _Piece:
-    text: str
-    before: str = ""  # "\n\n" opens a paragraph, "\n" a heading or list item; "" a sentence
-
-
-def _blocks(paragraph: str) -> Iterator[str]:
-    """Lines of a paragraph joined back into blocks; headings and list items stay apart."""
-    block: list[str] = []
-    for line in (line.strip() for line in paragraph.split("\n")):
-        if not line:
-            continue
-        if block and (_BLOCK_START.match(line) or block[0].startswith("#")):
-            yield _join(block)
-            block = []
-        block.append(line)
-    if block:
-        yield _join(block)
-
-
-def _join(parts: list[str]) -> str:
-    text = parts[0]
-    for part in parts[1:]:
-        tight = text[-1:] in CJK_CLOSING or (CJK.match(text[-1:]) and CJK.match(part[:1]))
-        glue = "" if tight else " "
-        text = f"{text}{glue}{part}"
-    return text
-
-
-def _cut(sentence: str, limit: int) -> Iterator[str]:
-    """A sentence longer than `limit`, cut at spaces (or anywhere, in Chinese)."""
-    while len(sentence) > limit:
-        space = sentence.rfind(" ", 0, limit)
-        end = space if space > limit // 2 else limit
-        yield sentence[:end].strip()
-        sentence = sentence[end:].strip()
-    if sentence:
-        yield sentence
-
-
-def _pieces(text: str, limit: int) -> Iterator[_Piece]:
-    for paragraph in re.split(r"\n\s*\n", text):
-        before = "\n\n"
-        for block in _blocks(paragraph):
-            before = before or "\n"
-            for match in _SENTENCE.finditer(block):
-                for part in _cut(match.group().strip(), limit):
-                    if part:
-                        yield _Piece(part, before)
-                        before = ""
-
-
-def _render(pieces: list[_Piece]) -> str:
-    text = pieces[0].text
-    for piece in pieces[1:]:
-        text = f"{text}{piece.before}{piece.text}" if piece.before else _join([text, piece.text])
-    return text
-
-
-def _tail(pieces: list[_Piece], overlap: int) -> list[_Piece]:
-    """The last whole sentences of a passage that fit in `overlap` characters."""
-    tail: list[_Piece] = []
-    for piece in reversed(pieces):
-        if len(_render([piece, *tail])) > overlap:
-            break
-        tail.insert(0, piece)
-    return tail
-
-
-def passages_split(text: str, target_chars: int = 600, overlap: int = 100) -> list[str]:
-    """Split text into passages of at most `target_chars`, on sentence boundaries.
-
-    Consecutive passages share their boundary sentences, up to `overlap` characters of
-    whole sentences. Only a sentence longer than `target_chars` is cut, at a space.
-    """
-    passages: list[str] = []
-    current: list[_Piece] = []
-    for piece in _pieces(text, target_chars):
-        if current and len(_render([*current, piece])) > target_chars:
-            passages.append(_render(current))
-            current = _tail(current, overlap)
-            if current and len(_render([*current, piece])) > target_chars:
-                current = []
-        current.append(piece)
-    if current:
-        passages.append(_render(current))
-    return passages
-
-
-# --- Storing and indexing -------------------------------------------------------------------
-
-
-def document_create(*, site: Site, title: str, upload: UploadedFile) -> Document:
-    """Store an uploaded file as a document of `site` and index it after the commit.
+def document_store(
+    *, site: Site, name: str, data: bytes, title: str = "", content_type: str = ""
+) -> Document:
+    """Store a file as a document of `site`, not indexed yet (see document_index).
 
     Raises ValidationError (too big, empty) or DocumentUnreadable (unsupported or damaged
     file); nothing is stored then.
     """
-    name = PurePath(upload.name or "document").name
-    limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
-    if (upload.size or 0) > limit:
-        raise ValidationError(f"The file is larger than {limit // (1024 * 1024)} MB.")
-    data = upload.read()
+    name = PurePath(name or "document").name
+    _size_check(len(data))
     if not data:
         raise ValidationError("The file is empty.")
-    content_type = upload.content_type or mimetypes.guess_type(name)[0] or ""
+    content_type = content_type or mimetypes.guess_type(name)[0] or ""
     document_format(name=name, content_type=content_type).check(data)
     document = Document(
         site=site,
@@ -314,8 +52,25 @@ def document_create(*, site: Site, title: str, upload: UploadedFile) -> Document
         content_type=content_type[:100],
     )
     document.full_clean()
+    document.save()
+    return document
+
+
+def document_create(*, site: Site, title: str, upload: UploadedFile) -> Document:
+    """Store an uploaded file as a document of `site` and index it after the commit.
+
+    Raises ValidationError (too big, empty) or DocumentUnreadable (unsupported or damaged
+    file); nothing is stored then.
+    """
+    _size_check(upload.size or 0)
     with transaction.atomic():
-        document.save()
+        document = document_store(
+            site=site,
+            name=upload.name or "",
+            data=upload.read(),
+            title=title,
+            content_type=upload.content_type or "",
+        )
         transaction.on_commit(lambda: document_index_schedule(document.id))
     return document
 
@@ -381,10 +136,10 @@ def document_index(*, document_id: int) -> None:
     try:
         with document.file.open("rb") as stored:
             data = stored.read()
-        text = document_text_extract(
+        sections = document_sections_extract(
             name=document.file.name or "", data=data, content_type=document.content_type
         )
-        texts = passages_split(text)
+        texts = sections_split(sections)
         _progress_set(document.id, 10)
         vectors = _vectors_embed(document.id, texts)
     except (DocumentUnreadable, OSError) as exc:
@@ -395,7 +150,7 @@ def document_index(*, document_id: int) -> None:
         error = "Indexing failed unexpectedly; try Re-index, or ask an administrator."
         _progress_set(document.id, 0, status=Document.Status.FAILED, error=error)
         raise
-    _passages_replace(document, texts, vectors, _language_guess(text))
+    _passages_replace(document, texts, vectors, _language_guess("\n\n".join(texts)))
 
 
 def _passages_replace(

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
-from knowledge.documents import FORMATS, DocumentUnreadable, document_format
+from knowledge.extract import FORMATS, DocumentUnreadable, document_format
 from knowledge.models import Document, FaqEntry, KnowledgeSettings, PromptTemplate
 from knowledge.prompts import prompt_default, prompt_text_validate
 from sites.models import Site

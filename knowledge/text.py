@@ -1,11 +1,16 @@
-"""Tokens for BM25: jieba for Chinese runs, stemmed English words without stop words,
-numbers kept. Mixed text (`如何重置 password`) gives both kinds."""
+"""Text for search and for the model. Tokens for BM25: jieba for Chinese runs, stemmed
+English words without stop words, numbers kept; mixed text (`如何重置 password`) gives both
+kinds. The plain text of answers and pages written in HTML."""
 
 import functools
+import html
 import logging
 import re
 import threading
 import unicodedata
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Literal
 
 import jieba
 import snowballstemmer
@@ -91,3 +96,161 @@ def tokenize(text: str) -> list[str]:
         else:
             tokens.extend(_word_tokens(match.group("word")))
     return tokens
+
+
+# --- Answers and pages written in HTML ------------------------------------------------------
+
+AnswerFormat = Literal["html", "inline_html", "markdown"]
+_BLOCK_TAGS = (
+    "p|div|ul|ol|li|table|thead|tbody|tfoot|tr|td|th|h[1-6]|blockquote|pre|hr|section|article"
+    "|dl|dt|dd|figure|header|footer|main|aside"
+)
+_INLINE_TAGS = "br|strong|b|em|i|u|s|a|span|font|small|sup|sub|code|img|script|style|iframe"
+_BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK_TAGS})(?:\s[^<>]*)?/?>", re.I)
+_HTML_TAG = re.compile(rf"</?(?:{_BLOCK_TAGS}|{_INLINE_TAGS})(?:\s[^<>]*)?/?>", re.I)
+_BR_TAG = re.compile(r"<br\s*/?>", re.I)
+_CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1|`[^`\n]+`", re.S | re.M)  # fences, `code spans`
+_TABLE_ROW = re.compile(r"\s*\|.*\|\s*")
+_HIDDEN = re.compile(r"<(script|style|iframe)\b.*?</\1\s*>", re.S | re.I)
+
+
+def answer_format(answer: str) -> AnswerFormat:
+    """How an answer is written: "html" (block tags such as <p> or <ul>: a help-centre
+    export), "inline_html" (Markdown or plain text with tags such as <br> or <strong>), or
+    "markdown". Tags inside Markdown code do not count."""
+    text = _CODE.sub("", answer)
+    if _BLOCK_TAG.search(text):
+        return "html"
+    return "inline_html" if _HTML_TAG.search(text) else "markdown"
+
+
+def answer_text(answer: str) -> str:
+    """The plain readable text of an answer, for the model and for embeddings: HTML becomes
+    lines and paragraphs ("- " before list items, entities decoded); Markdown is unchanged."""
+    kind = answer_format(answer)
+    if kind == "markdown":
+        return answer
+    if kind == "html":
+        return html_blocks_text(html_blocks(answer))
+    lines = []
+    for line in _HIDDEN.sub("", answer).split("\n"):
+        br = " " if _TABLE_ROW.fullmatch(line) else "\n"  # a Markdown table row stays one line
+        lines.append(_HTML_TAG.sub("", _BR_TAG.sub(br, line)))
+    text = re.sub(r"[ \t\u00a0]+\n", "\n", html.unescape("\n".join(lines)))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@dataclass(frozen=True)
+class HtmlBlock:
+    text: str
+    heading: int = 0  # 1 to 6 for h1 to h6
+    item: bool = False  # a list item, written "- text" ("1. text" in an <ol>)
+
+
+class _HtmlBlocks(HTMLParser):
+    """The visible text of an HTML page or fragment, one block per block element."""
+
+    # <nav>: menus and breadcrumbs, the same on every page of a help centre and no answer.
+    SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe", "nav"})
+    BLOCKS = frozenset(
+        {
+            "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5",
+            "h6", "tr", "table", "section", "article", "header", "footer", "nav", "aside",
+            "main", "blockquote", "pre", "hr", "figure", "figcaption", "form", "details",
+            "summary",
+        }
+    )  # fmt: skip
+    HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[HtmlBlock] = []
+        self.parts: list[str] = []
+        self.lines: list[str] = []  # lines of the current block ended by <br>
+        self.skipping = 0
+        self.pre = 0
+        self.heading = 0
+        self.marker = ""  # the list marker of the current block, "" outside list items
+        self.lists: list[list[int]] = []  # per open list: [1 if numbered, items so far]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self.skipping = 0  # a <head> left open must not hide the page
+        elif tag in self.SKIP:
+            self.skipping += 1
+        if tag == "br":
+            self.lines.append("".join(self.parts))
+            self.parts = []
+            return
+        if tag in self.BLOCKS:
+            self._block_end()
+        if tag in ("td", "th") and "".join(self.parts).strip():
+            self.parts.append(" | ")
+        elif tag in self.HEADINGS:
+            self.heading = int(tag[1])
+        elif tag in ("ul", "ol"):
+            self.lists.append([int(tag == "ol"), 0])
+        elif tag == "li" and self.lists:
+            numbered = self.lists[-1]
+            numbered[1] += 1
+            bullet = f"{numbered[1]}." if numbered[0] else "-"
+            self.marker = f"{'  ' * (len(self.lists) - 1)}{bullet} "
+        elif tag == "pre":
+            self.pre += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+        if tag in self.BLOCKS and tag != "br":
+            self._block_end()
+        if tag in self.HEADINGS:
+            self.heading = 0
+        elif tag == "li":
+            self.marker = ""
+        elif tag in ("ul", "ol") and self.lists:
+            self.lists.pop()
+        elif tag == "pre" and self.pre:
+            self.pre -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+    def _block_end(self) -> None:
+        lines = [*self.lines, "".join(self.parts)]
+        self.lines, self.parts = [], []
+        if self.pre:  # code keeps its lines and indentation
+            lines = "\n".join(lines).strip("\n").split("\n")
+            lines = [line.rstrip() for line in lines]
+        else:
+            lines = [" ".join(line.split()) for line in lines]
+        text = "\n".join(line for line in lines if line.strip())
+        if not text:
+            return
+        if self.marker:
+            self.blocks.append(HtmlBlock(self.marker + text, item=True))
+            self.marker = ""  # what follows inside the <li> (a nested list...) is not the item
+        else:
+            self.blocks.append(HtmlBlock(text, heading=self.heading))
+
+    def close(self) -> None:
+        super().close()
+        self._block_end()
+
+
+def html_blocks(page: str) -> list[HtmlBlock]:
+    """The headings, paragraphs and list items of an HTML page, in order, as plain text."""
+    parser = _HtmlBlocks()
+    parser.feed(page)
+    parser.close()
+    return parser.blocks
+
+
+def html_blocks_text(blocks: list[HtmlBlock]) -> str:
+    """Blocks as text: a blank line between paragraphs, list items on consecutive lines."""
+    parts: list[str] = []
+    for i, block in enumerate(blocks):
+        if i:
+            parts.append("\n" if block.item and blocks[i - 1].item else "\n\n")
+        parts.append(block.text)
+    return "".join(parts)

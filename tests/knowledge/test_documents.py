@@ -1,9 +1,11 @@
-"""Documents: text out of each format, passages on sentence boundaries, indexing end to end."""
+"""Documents: text and sections out of each format, passages per section and on sentence
+boundaries, indexing end to end."""
 
 import io
 import itertools
 import re
 import time
+from pathlib import Path
 
 import docx
 import pytest
@@ -12,15 +14,15 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from knowledge import documents
-from knowledge.documents import (
+from knowledge.documents import document_create, document_delete, document_index
+from knowledge.extract import (
     DocumentUnreadable,
-    document_create,
-    document_delete,
-    document_index,
+    Section,
+    document_sections_extract,
     document_text_extract,
-    passages_split,
 )
 from knowledge.models import Document, Passage
+from knowledge.passages import passages_split, sections_split
 from knowledge.search import knowledge_search
 from knowledge.text import tokens_stored
 from tests.factories import SiteFactory
@@ -28,6 +30,7 @@ from tests.factories import SiteFactory
 pytestmark = pytest.mark.django_db
 
 SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]")
+DATA = Path(__file__).parent / "data"
 
 
 def pdf_bytes(*lines: str) -> bytes:
@@ -94,7 +97,7 @@ def test_html_keeps_headings_and_paragraphs_and_drops_scripts():
         b"easy.</p><ul><li>Step one</li><li>Step two</li></ul></body></html>"
     )
     text = document_text_extract(name="page.html", data=page)
-    assert text == "Returns\n\nFree within 30 days & easy.\n\nStep one\n\nStep two"
+    assert text == "# Returns\n\nFree within 30 days & easy.\n\n- Step one\n- Step two"
 
 
 def test_pdf_text_is_extracted():
@@ -106,11 +109,144 @@ def test_pdf_text_is_extracted():
 
 def test_docx_paragraphs_headings_and_tables():
     text = document_text_extract(name="guide.docx", data=docx_bytes())
-    assert text.split("\n\n") == ["Returns", "Returns are free within 30 days.", "Country | Days"]
+    assert text.split("\n\n") == [
+        "# Returns",
+        "Returns are free within 30 days.",
+        "Country | Days",
+    ]
 
 
 def test_the_content_type_names_the_format_of_a_file_without_extension():
     assert document_text_extract(name="page", data=b"<p>Hi</p>", content_type="text/html") == "Hi"
+
+
+# --- Sections -------------------------------------------------------------------------------
+
+
+def test_markdown_sections_follow_the_headings_and_not_a_hash_in_code():
+    page = (
+        b"---\ntitle: Help\n---\nWelcome.\n\n# Help\n\n## Shipping\n\n### How long does it take?\n"
+        b"Three days.\n\n```sh\n# a comment\n```\n\nAccount\n-------\n\nSign in first.\n"
+    )
+    assert document_sections_extract(name="help.md", data=page) == [
+        Section((), "Welcome."),
+        Section(("Help",), ""),
+        Section(("Help", "Shipping"), ""),
+        Section(
+            ("Help", "Shipping", "How long does it take?"),
+            "Three days.\n\n```sh\n# a comment\n```",
+        ),
+        Section(("Help", "Account"), "Sign in first."),  # a setext heading
+    ]
+
+
+def test_html_sections_at_h1_to_h6_with_list_items_and_table_cells():
+    page = (
+        b"<body><nav>Home</nav><p>Hello.</p><h1>Help</h1><h2>Returns</h2>"
+        b"<h3>How do I return an item?</h3><ol><li>Sign in.</li><li>Print the label.</li></ol>"
+        b"<h3>Refund times</h3><table><tr><th>Card</th><th>5 days</th></tr></table>"
+        b"<h2>Contact</h2><p>Call us.<br>Or write.</p>"
+    )
+    assert document_sections_extract(name="help.html", data=page) == [
+        Section((), "Hello."),  # without the menu
+        Section(("Help",), ""),
+        Section(("Help", "Returns"), ""),
+        Section(
+            ("Help", "Returns", "How do I return an item?"), "1. Sign in.\n2. Print the label."
+        ),
+        Section(("Help", "Returns", "Refund times"), "Card | 5 days"),
+        Section(("Help", "Contact"), "Call us.\nOr write."),
+    ]
+
+
+def test_docx_sections_at_heading_styles_with_list_items():
+    document = docx.Document()
+    document.add_heading("Shop guide", level=0)
+    document.add_heading("Payment", level=1)
+    document.add_heading("Which cards do you accept?", level=2)
+    document.add_paragraph("We accept:")
+    document.add_paragraph("Visa", style="List Bullet")
+    document.add_paragraph("Mastercard", style="List Bullet")
+    document.add_heading("Delivery", level=1)
+    document.add_paragraph("Three days.")
+    out = io.BytesIO()
+    document.save(out)
+    assert document_sections_extract(name="guide.docx", data=out.getvalue()) == [
+        Section(("Shop guide",), ""),
+        Section(("Shop guide", "Payment"), ""),
+        Section(
+            ("Shop guide", "Payment", "Which cards do you accept?"),
+            "We accept:\n\n- Visa\n- Mastercard",
+        ),
+        Section(("Shop guide", "Delivery"), "Three days."),
+    ]
+
+
+def test_txt_and_pdf_have_no_sections_and_split_as_before():
+    text = "# Not a heading in a txt file\n\n" + " ".join(english_sentences(30))
+    sections = document_sections_extract(name="notes.txt", data=text.encode())
+    assert sections == [Section((), text)]
+    assert sections_split(sections) == passages_split(text)
+    pdf = document_sections_extract(name="a.pdf", data=pdf_bytes("Refunds take five days."))
+    assert [s.headings for s in pdf] == [()]
+
+
+def help_centre_sections():
+    """The questions (### headings) of the sample page, each with its answer as written."""
+    page = (DATA / "help_centre.md").read_text()
+    parts = re.split(r"^(#{2,3} .+)$", page, flags=re.M)
+    return {
+        heading[4:]: " ".join(body.split())
+        for heading, body in itertools.pairwise(parts)
+        if heading.startswith("### ")
+    }
+
+
+def test_a_help_centre_page_gives_each_question_its_own_passages():
+    answers = help_centre_sections()
+    assert len(answers) == 10
+    data = (DATA / "help_centre.md").read_bytes()
+    passages = sections_split(document_sections_extract(name="help_centre.md", data=data))
+    assert passages[0].startswith("Acme Help Centre\n\nAnswers to the questions")  # the intro
+    covered = []
+    for passage in passages[1:]:
+        heading, body = passage.split("\n\n", 1)
+        *path, question = heading.split(" > ")
+        assert path[0] == "Acme Help Centre" and question in answers
+        assert " ".join(body.split()) in answers[question]  # one question's answer, nothing else
+        assert not any(other in body for other in answers if other != question)
+        covered.append(question)
+    assert sorted(set(covered)) == sorted(answers)
+    assert "Shipping > How long does delivery take?\n\nStandard delivery takes 3 to 5" in (
+        "\n".join(passages)
+    )
+    policy = [p for p in passages if "> What is your return policy?" in p]
+    assert len(policy) == 4 and all(len(p) <= 600 for p in policy)  # a long answer is cut
+    assert sum(len(p) <= 1200 for p in passages) == len(passages)
+    assert len(passages) == 1 + 9 + len(policy)
+
+
+def test_a_short_section_is_whole_and_a_heading_alone_gives_no_passage():
+    sections = [
+        Section(("FAQ",), ""),
+        Section(("FAQ", "Phone"), "Call 555 0100."),
+        Section(("FAQ", "Email"), "Write to help@example.com."),
+        Section(("FAQ", "Still need help?"), ""),
+    ]
+    assert sections_split(sections) == [
+        "FAQ > Phone\n\nCall 555 0100.",
+        "FAQ > Email\n\nWrite to help@example.com.",
+    ]
+    assert sections_split([Section(("Contact",), ""), Section(("Contact", "Hours"), "")]) == [
+        "Contact\n\nContact > Hours"
+    ]
+
+
+def test_a_long_section_repeats_its_heading_on_every_piece():
+    body = " ".join(english_sentences(60))
+    passages = sections_split([Section(("Rules", "All rules"), body)], target_chars=300)
+    assert len(passages) > 5
+    assert all(p.startswith("Rules > All rules\n\nSentence ") and len(p) <= 300 for p in passages)
 
 
 @pytest.mark.parametrize(
@@ -288,7 +424,19 @@ def test_indexing_twice_gives_the_same_passages(media, django_capture_on_commit_
         first = list(Passage.objects.filter(document=document).values_list("text", "vector"))
         document_index(document_id=document.id)
     again = list(Passage.objects.filter(document=document).values_list("text", "vector"))
-    assert first == again and len(again) == 1
+    assert first == again and [text for text, _ in again] == ["Hours\n\nOpen 9 to 5."]
+
+
+def test_a_help_page_is_indexed_per_question_and_found_by_its_heading(
+    media, django_capture_on_commit_callbacks
+):
+    site = SiteFactory.create()
+    document = stored_document(site, "help.md", (DATA / "help_centre.md").read_bytes())
+    with django_capture_on_commit_callbacks(execute=True):
+        document_index(document_id=document.id)
+    assert document.passages.count() == 14  # the intro, 10 answers, the long one in 4
+    hit = knowledge_search(site=site, query="Can I cancel my order?").passages[0]
+    assert hit.text.startswith("Acme Help Centre > Orders > Can I change or cancel my order?")
 
 
 def test_a_failed_document_leaves_other_documents_intact(media, django_capture_on_commit_callbacks):
