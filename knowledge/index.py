@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
+from dataclasses import replace
 from typing import Any, cast
 
 from django.db import connection
@@ -54,9 +55,14 @@ def _chunks(ids: Collection[int] | None) -> Iterator[list[int] | None]:
         yield ordered[start : start + ID_CHUNK]
 
 
-def faq_groups(site_id: int, faq_ids: Collection[int] | None = None) -> dict[int, Group]:
-    """Enabled FAQs of the site (all, or those of `faq_ids`) that have vectors."""
-    groups: dict[int, Group] = {}
+def faq_groups(
+    site_id: int, faq_ids: Collection[int] | None = None
+) -> tuple[dict[int, Group], dict[int, Group]]:
+    """Enabled FAQs of the site (all, or those of `faq_ids`) that have vectors: the groups
+    of the question segment (one unit per FAQ, a row per phrasing) and of the answer
+    segment (a unit per piece of the answer), both keyed by FAQ id."""
+    questions: dict[int, Group] = {}
+    answers: dict[int, Group] = {}
     for chunk in _chunks(faq_ids):
         entries = FaqEntry.objects.filter(site_id=site_id, enabled=True)
         if chunk is not None:
@@ -66,20 +72,31 @@ def faq_groups(site_id: int, faq_ids: Collection[int] | None = None) -> dict[int
         if chunk is not None:
             vectors = vectors.filter(faq_id__in=chunk)
         vectors = vectors.order_by("faq_id", "id")
-        rows: dict[int, list[tuple[int, str, bytes | memoryview, str | None]]] = {}
-        fields = ("id", "faq_id", "text", "vector", "tokens")
-        for vector_id, faq_id, text, raw, tokens in vectors.values_list(*fields):
+        rows: dict[int, list[tuple[int, str, str, bytes | memoryview, str | None]]] = {}
+        fields = ("id", "faq_id", "kind", "text", "vector", "tokens")
+        for vector_id, faq_id, kind, text, raw, tokens in vectors.values_list(*fields):
             if len(raw) == DIM * 4:
-                rows.setdefault(faq_id, []).append((vector_id, text, raw, tokens))
-        for faq_id, phrasings in rows.items():
+                rows.setdefault(faq_id, []).append((vector_id, kind, text, raw, tokens))
+        for faq_id, found in rows.items():
             entry = by_id[faq_id]
             meta = FaqMeta(faq_id, entry.external_id, entry.question, entry.answer)
-            matrix = vectors_from_bytes(raw for _, _, raw, _ in phrasings)
-            texts = [text for _, text, _, _ in phrasings]
-            tokens = [tokens_loaded(stored, text) for _, text, _, stored in phrasings]
-            unit = Unit(faq_id, matrix, texts, meta, tokens)
-            groups[faq_id] = ((entry.updated_at, phrasings[-1][0]), [unit])
-    return groups
+            stamp = (entry.updated_at, found[-1][0])
+            phrasings = [r for r in found if r[1] != FaqVector.Kind.ANSWER]
+            if not phrasings:
+                continue
+            questions[faq_id] = (stamp, [_unit(faq_id, phrasings, meta)])
+            pieces = [r for r in found if r[1] == FaqVector.Kind.ANSWER]
+            answers[faq_id] = (stamp, [_unit(r[0], [r], replace(meta, piece=r[2])) for r in pieces])
+    return questions, answers
+
+
+def _unit(
+    unit_id: int, rows: list[tuple[int, str, str, bytes | memoryview, str | None]], meta: FaqMeta
+) -> Unit:
+    matrix = vectors_from_bytes(raw for _, _, _, raw, _ in rows)
+    texts = [text for _, _, text, _, _ in rows]
+    tokens = [tokens_loaded(stored, text) for _, _, text, _, stored in rows]
+    return Unit(unit_id, matrix, texts, meta, tokens)
 
 
 def faq_stamps(site_id: int) -> dict[int, object]:
@@ -192,12 +209,16 @@ def _log_since(site_id: int, old: int, new: int) -> tuple[set[int], set[int]] | 
 
 
 class SiteIndex:
-    """FAQ and passage segments of one site, at one version of its knowledge."""
+    """FAQ question, FAQ answer and passage segments of one site, at one version of its
+    knowledge."""
 
-    def __init__(self, site_id: int, version: int, faqs: Segment, passages: Segment) -> None:
+    def __init__(
+        self, site_id: int, version: int, faqs: Segment, answers: Segment, passages: Segment
+    ) -> None:
         self.site_id = site_id
         self.version = version
         self.faqs = faqs
+        self.answers = answers
         self.passages = passages
         self.checked_at = time.monotonic()
         self.lock = threading.Lock()
@@ -206,8 +227,11 @@ class SiteIndex:
     def load(cls, site_id: int, version: int) -> "SiteIndex":
         """Everything from the database; `version` must have been read before the rows."""
         started = time.perf_counter()
-        faqs, passages = Segment(faq_groups(site_id)), Segment(document_groups(site_id))
-        index = cls(site_id, version, faqs, passages)
+        questions, answers = faq_groups(site_id)
+        index = cls(
+            site_id, version, Segment(questions), Segment(answers),
+            Segment(document_groups(site_id)),
+        )  # fmt: skip
         logger.info(
             "knowledge index of site %s loaded: %s FAQ rows, %s passages in %.2f s",
             site_id, index.faqs.n, index.passages.n, time.perf_counter() - started,
@@ -234,8 +258,9 @@ class SiteIndex:
 
     def faqs_apply(self, faq_ids: set[int]) -> None:
         if faq_ids:
-            groups = faq_groups(self.site_id, faq_ids)
-            self.faqs.groups_replace(groups, gone=faq_ids - groups.keys())
+            questions, answers = faq_groups(self.site_id, faq_ids)
+            self.faqs.groups_replace(questions, gone=faq_ids - questions.keys())
+            self.answers.groups_replace(answers, gone=faq_ids - answers.keys())
 
     def documents_apply(self, document_ids: set[int]) -> None:
         if document_ids:
@@ -253,7 +278,8 @@ class SiteIndex:
         self.checked_at = time.monotonic()
 
     def needs_rebuild(self) -> bool:
-        return self.faqs.needs_rebuild() or self.passages.needs_rebuild()
+        segments = (self.faqs, self.answers, self.passages)
+        return any(segment.needs_rebuild() for segment in segments)
 
 
 _indexes: dict[int, SiteIndex] = {}

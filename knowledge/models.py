@@ -40,9 +40,15 @@ class FaqEntry(models.Model):
 
 
 class FaqVector(models.Model):
-    """The embedding of one phrasing of an FAQ question (float32, L2-normalized)."""
+    """The embedding (float32, L2-normalized) of one phrasing of an FAQ's question, or of one
+    piece of its answer: questions are matched to answers too (knowledge.search)."""
+
+    class Kind(models.TextChoices):
+        PHRASING = "phrasing"
+        ANSWER = "answer"
 
     faq = models.ForeignKey(FaqEntry, on_delete=models.CASCADE, related_name="vectors")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PHRASING)
     text = models.TextField()
     vector = models.BinaryField()
     # BM25 tokens, space-separated; null (rows from before) means: tokenize on load.

@@ -25,6 +25,7 @@ class FaqMeta:
     external_id: str
     question: str
     answer: str
+    piece: str = ""  # in the answer segment: the piece of the answer this unit is
 
 
 @dataclass(frozen=True)

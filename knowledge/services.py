@@ -20,7 +20,7 @@ from knowledge.embeddings import embed, vector_to_bytes
 from knowledge.faq_files import FAQ_COLUMNS, RowError
 from knowledge.index import knowledge_changed
 from knowledge.models import FaqEntry, FaqVector, Passage
-from knowledge.text import tokens_stored
+from knowledge.text import answer_text, tokens_stored
 from sites.models import Site
 
 QUESTION_MAX_CHARS = 1000
@@ -74,7 +74,7 @@ def faq_create(
 
 def faq_update(*, faq: FaqEntry, **changes: Any) -> FaqEntry:
     """Change fields of an entry (question, answer, alt_questions, tags, language,
-    external_id, enabled); new phrasings are embedded after commit."""
+    external_id, enabled); new phrasings or a new answer are embedded after commit."""
     unknown = set(changes) - {"external_id", *FAQ_COLUMNS[1:]}
     if unknown:
         raise TypeError(f"faq_update() got unknown fields: {', '.join(sorted(unknown))}")
@@ -82,12 +82,12 @@ def faq_update(*, faq: FaqEntry, **changes: Any) -> FaqEntry:
         changes["question"] = _one_line(changes["question"])
     if isinstance(changes.get("alt_questions"), list):
         changes["alt_questions"] = [_one_line(q) for q in changes["alt_questions"] if q.strip()]
-    before = faq.phrasings()
+    before = faq_texts(faq)
     for name, value in changes.items():
         setattr(faq, name, value)
     faq.full_clean()
     faq.save()
-    _faq_changed_on_commit(faq.site_id, [faq.id], embed_needed=faq.phrasings() != before)
+    _faq_changed_on_commit(faq.site_id, [faq.id], embed_needed=faq_texts(faq) != before)
     return faq
 
 
@@ -128,43 +128,72 @@ def faq_embed_schedule(faq_ids: list[int]) -> None:
         faq_embed_task.apply_async(args=(chunk,), queue=settings.BATCH_QUEUE)
 
 
+ANSWER_PIECE_CHARS = 400  # an answer is embedded in pieces: one fact per piece, not a page
+
+
+def faq_texts(entry: FaqEntry) -> list[tuple[str, str]]:
+    """What is embedded of an entry, as (kind, text): each phrasing of its question, then
+    its answer's plain text in pieces (a question is often answered by one sentence of it)."""
+    from knowledge.passages import passages_split
+
+    phrasings = [(FaqVector.Kind.PHRASING, t) for t in dict.fromkeys(entry.phrasings())]
+    text = answer_text(entry.answer)
+    pieces = passages_split(text, target_chars=ANSWER_PIECE_CHARS, overlap=0) if text else []
+    answers = [(FaqVector.Kind.ANSWER, p) for p in dict.fromkeys(pieces) if p.strip()]
+    return [*phrasings, *answers]
+
+
 def faq_embed(faq_ids: Iterable[int]) -> int:
-    """Compute and store the vectors of the entries' phrasings, replacing the old ones.
+    """Compute and store the vectors of the entries' phrasings and answer pieces, replacing
+    the old ones.
 
     Runs the model outside any transaction; an entry edited meanwhile is left for the
     embedding its edit queued. Returns the number of vectors stored.
     """
     stored = 0
     for chunk in _chunks(sorted(set(faq_ids)), EMBED_CHUNK):
-        entries = FaqEntry.objects.filter(id__in=chunk).only("question", "alt_questions")
-        phrasings = {e.id: list(dict.fromkeys(e.phrasings())) for e in entries}
-        vectors = iter(embed([text for texts in phrasings.values() for text in texts]))
+        entries = FaqEntry.objects.filter(id__in=chunk).only("question", "alt_questions", "answer")
+        texts = {e.id: faq_texts(e) for e in entries}
+        vectors = iter(embed([text for rows in texts.values() for _, text in rows]))
         embedded = {
-            i: [(t, vector_to_bytes(next(vectors))) for t in ts] for i, ts in phrasings.items()
+            i: [(kind, t, vector_to_bytes(next(vectors))) for kind, t in rows]
+            for i, rows in texts.items()
         }
         stored += _faq_vectors_store(embedded)
     return stored
 
 
-def _faq_vectors_store(embedded: dict[int, list[tuple[str, bytes]]]) -> int:
+def _faq_vectors_store(embedded: dict[int, list[tuple[str, str, bytes]]]) -> int:
     with transaction.atomic():
         current = FaqEntry.objects.select_for_update().filter(id__in=list(embedded))
         fresh = {
             e.id: e.site_id
-            for e in current.only("site_id", "question", "alt_questions")
-            if list(dict.fromkeys(e.phrasings())) == [t for t, _ in embedded[e.id]]
+            for e in current.only("site_id", "question", "alt_questions", "answer")
+            if faq_texts(e) == [(kind, t) for kind, t, _ in embedded[e.id]]
         }
         FaqVector.objects.filter(faq_id__in=list(fresh)).delete()
         FaqVector.objects.bulk_create(
-            FaqVector(faq_id=faq_id, text=text, vector=raw, tokens=tokens_stored(text))
+            FaqVector(faq_id=faq_id, kind=kind, text=text, vector=raw, tokens=tokens_stored(text))
             for faq_id in fresh
-            for text, raw in embedded[faq_id]
+            for kind, text, raw in embedded[faq_id]
         )
         for site_id in set(fresh.values()):
             _faq_changed_on_commit(
                 site_id, [i for i, s in fresh.items() if s == site_id], embed_needed=False
             )
     return sum(len(embedded[i]) for i in fresh)
+
+
+def faq_embed_missing() -> int:
+    """Queue the embedding of entries stored before their answers were embedded too (their
+    answers are not searched until then); the number queued."""
+    answered = FaqVector.objects.filter(kind=FaqVector.Kind.ANSWER).values("faq_id")
+    missing = list(
+        FaqEntry.objects.exclude(id__in=answered).exclude(answer="").values_list("id", flat=True)
+    )
+    if missing:
+        faq_embed_schedule(missing)
+    return len(missing)
 
 
 def knowledge_reindex(site: Site) -> tuple[int, int]:
@@ -323,7 +352,7 @@ def _first_in_file(fields: dict[str, Any], number: int, seen: dict[tuple[str, st
 
 
 def _faq_upsert(site: Site, fields: dict[str, Any]) -> tuple[str, FaqEntry, bool]:
-    """("created" | "updated" | "unchanged", entry, whether its phrasings changed)."""
+    """("created" | "updated" | "unchanged", entry, whether what is embedded changed)."""
     match = {"external_id": fields["external_id"]}
     if not fields["external_id"]:
         match["question"] = fields["question"]
@@ -335,12 +364,12 @@ def _faq_upsert(site: Site, fields: dict[str, Any]) -> tuple[str, FaqEntry, bool
         return "created", faq, True
     if all(getattr(faq, name) == value for name, value in fields.items()):
         return "unchanged", faq, False
-    before = faq.phrasings()
+    before = faq_texts(faq)
     for name, value in fields.items():
         setattr(faq, name, value)
     faq.full_clean()
     faq.save()
-    return "updated", faq, faq.phrasings() != before
+    return "updated", faq, faq_texts(faq) != before
 
 
 def _without_vectors(faq_ids: set[int]) -> list[int]:

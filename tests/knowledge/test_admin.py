@@ -88,7 +88,7 @@ def test_adding_an_faq_stores_lists_and_embeds_its_phrasings(staff, site):
     faq = FaqEntry.objects.get(site=site)
     assert faq.alt_questions == ["I forgot my password", "Password reset"]
     assert faq.tags == ["account", "login"]
-    assert FaqVector.objects.filter(faq=faq).count() == 3
+    assert FaqVector.objects.filter(faq=faq, kind="phrasing").count() == 3
 
     page = staff.get(url("faqentry_change", faq.id)).content.decode()
     assert "I forgot my password\nPassword reset</textarea>" in page
@@ -108,7 +108,9 @@ def test_editing_the_phrasings_embeds_them_again(staff, site):
     }
     with committed():
         staff.post(url("faqentry_change", faq.id), form)
-    assert sorted(FaqVector.objects.filter(faq=faq).values_list("text", flat=True)) == [
+    assert sorted(
+        FaqVector.objects.filter(faq=faq, kind="phrasing").values_list("text", flat=True)
+    ) == [
         "Opening hours?",
         "When are you open?",
     ]
@@ -187,7 +189,7 @@ def test_import_confirm_stores_only_the_good_rows(staff, site, media):
     assert "2 created, 0 updated, 0 unchanged, 2 failed" in summary
     assert text_of(response, "//table[@id='import-errors']//tr/td[1]") == ["3", "4"]
     assert sorted(FaqEntry.objects.values_list("external_id", flat=True)) == ["ok-1", "ok-4"]
-    assert FaqVector.objects.filter(faq__site=site).count() == 3
+    assert FaqVector.objects.filter(faq__site=site, kind="phrasing").count() == 3
     assert IMPORT_SESSION_KEY not in staff.session
     assert not files(media)  # the kept upload is gone
     again = staff.post(url("faqentry_import"), {"token": token}, follow=True)

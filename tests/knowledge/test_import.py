@@ -50,7 +50,9 @@ def test_a_good_file_is_imported_whole(name):
     assert pay.alt_questions[0] == "可以用支付宝付款吗" and pay.tags == ["付款"]
     abroad = FaqEntry.objects.get(site=site, external_id="77")
     assert abroad.enabled is False
-    assert FaqVector.objects.filter(faq__site=site).count() == 3 + 2 + 1 + (name == "faqs.csv")
+    assert FaqVector.objects.filter(faq__site=site, kind="phrasing").count() == 3 + 2 + 1 + (
+        name == "faqs.csv"
+    )
 
 
 def test_broken_jsonl_rows_are_reported_by_line_and_the_good_ones_stored():
@@ -116,7 +118,8 @@ def test_reimport_stores_nothing_twice_and_upserts_by_faq_id():
     changed = (DATA / "faqs.jsonl").read_text().replace("free within 30 days", "free for 60 days")
     report, _ = import_file(site, "faqs.jsonl", changed.encode())
     assert (report.created, report.updated, report.unchanged) == (0, 1, 2)
-    assert report.embed_ids == []  # the answer changed, not the phrasings
+    returns = FaqEntry.objects.get(site=site, external_id="ret-1")
+    assert report.embed_ids == [returns.id]  # its answer is searched too: embedded again
     assert FaqEntry.objects.filter(site=site).count() == 3
     assert FaqEntry.objects.get(site=site, external_id="ret-1").answer.endswith("60 days.")
 

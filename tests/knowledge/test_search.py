@@ -108,7 +108,7 @@ def test_site_thresholds_override_the_defaults(shop):
     KnowledgeSettings.objects.create(site=shop, fast_path_threshold=0.6)
     assert knowledge_search(site=shop, query=query).route == "fast_path"
     KnowledgeSettings.objects.filter(site=shop).update(
-        fast_path_threshold=0.99, no_answer_threshold=0.95
+        fast_path_threshold=0.99, no_answer_threshold=2.0  # above any score
     )
     assert knowledge_search(site=shop, query=query).route == "no_answer"
 
@@ -199,3 +199,58 @@ def test_as_json_shape(shop):
 def test_warm_loads_the_indexes_before_the_first_search(shop):
     knowledge_warm([shop.id])
     assert _indexes[shop.id].faqs.live_units() == 6
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("answers_searched", [True, False])
+def test_a_question_answered_inside_an_faqs_answer_finds_that_faq(answers_searched, monkeypatch):
+    from knowledge import search
+
+    if not answers_searched:  # the ranking before answers were searched: the FAQ is missed
+        monkeypatch.setattr(search, "ANSWER_WEIGHT", 0.0)
+    site = SiteFactory.create()
+    faq_add(
+        site, "Do you ship internationally?",
+        "Yes. We ship to over 30 countries, including Canada, Mexico and the UK. Customs "
+        "duties are paid by the recipient.",
+    )  # fmt: skip
+    faq_add(site, "Do I need an account to place an order?", "No, you can order as a guest.")
+    faq_add(site, "How do I track my order?", "Use the tracking link in your shipping email.")
+    faq_add(site, "Can I cancel an order?", "Yes, until it has been packed.")
+    faq_add(site, "What are the delivery fees?", "Delivery is free over $50, otherwise $4.95.")
+    ship = "Do you ship internationally?"
+    canada = knowledge_search(site=site, query="Can you send an order to Canada?")
+    assert (ship in [hit.question for hit in canada.faqs[:2]]) == answers_searched  # sources
+    customs = knowledge_search(site=site, query="Who pays customs duties on my parcel?")
+    assert (customs.faqs[0].question == ship) == answers_searched
+    assert "Customs duties" in customs.faqs[0].piece or not answers_searched  # for the prompt
+
+
+@pytest.mark.django_db
+def test_an_edited_answer_is_searched_as_edited():
+    from knowledge.services import faq_update
+    from tests.knowledge import committed
+
+    site = SiteFactory.create()
+    faq = faq_add(site, "What are your opening hours?", "Monday to Friday, 9 to 5.")
+    faq_add(site, "Where is your shop?", "12 Harbour Street, Leith.")
+    with committed():
+        faq_update(faq=faq, answer="Monday to Saturday, 9 to 5; on Sundays we are in Glasgow.")
+    result = knowledge_search(site=site, query="Are you in Glasgow on Sundays?")
+    assert result.faqs[0].question == "What are your opening hours?"
+    assert "Glasgow" in result.faqs[0].piece
+
+
+def test_the_fast_path_needs_the_words_to_agree_not_only_the_meaning_vector():
+    agreeing = [FaqHit(1, "a", "q", "我的花呗怎么不能用了", "", 0.95, 0.95, 1.0)]
+    differing = [FaqHit(1, "a", "q", "我的花呗怎么不能用了", "", 0.95, 0.95, 0.5)]
+    limits = Thresholds(fast_path=0.9, no_answer=0.3, passage=0.5, agreement=0.8)
+    assert route_decide(faqs=agreeing, passages=[], thresholds=limits)[0] == "fast_path"
+    assert route_decide(faqs=differing, passages=[], thresholds=limits)[0] == "grounded"
+
+
+def test_token_agreement_tells_a_one_word_difference():
+    from knowledge.search import token_agreement
+
+    assert token_agreement(tokenize("我的花呗怎么不能用了"), "我的花呗怎么不能用了") == 1.0
+    assert token_agreement(tokenize("我的借呗怎么不能用了"), "我的花呗怎么不能用了") < 0.8

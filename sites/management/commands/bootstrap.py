@@ -3,6 +3,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from knowledge.services import faq_embed_missing
 from sites.services import site_default_ensure
 
 
@@ -14,6 +15,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, username: str, **options):  # type: ignore[no-untyped-def]
         site = site_default_ensure()
+        try:
+            if queued := faq_embed_missing():
+                self.stdout.write(f"{queued} FAQ entries queued to have their answers embedded.")
+        except Exception as exc:  # the broker is not up yet: the operator can do it later
+            self.stdout.write(
+                f"FAQ answers not queued for embedding ({exc}); run knowledge_reindex."
+            )
         users = get_user_model()
         if users.objects.filter(is_superuser=True).exists():
             self.stdout.write(f"Site '{site.slug}' ready; admin login already exists.")
