@@ -109,6 +109,8 @@ class StreamRelay:
                         "prompt_tokens": generation.prompt_tokens,
                         "completion_tokens": generation.completion_tokens,
                     },
+                    "route": generation.message.route,
+                    "sources": generation.message.sources,
                     "text": generation.message.text,
                 }
             )

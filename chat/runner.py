@@ -19,7 +19,13 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from chat import streams
-from chat.answers import no_answer_text, sources_answer, sources_block, sources_cited
+from chat.answers import (
+    answer_declines,
+    no_answer_text,
+    sources_block,
+    sources_check,
+    sources_cited,
+)
 from chat.engine import engine_backend
 from chat.models import Generation, Message
 from chat.services import generation_finish
@@ -166,15 +172,41 @@ def _generation_stream(generation: Generation) -> None:
 
 
 def _sources_miss(generation: Generation, backend: Backend, messages: list[ChatMessage]) -> bool:
-    """A grounded answer whose sources, the model says, do not answer the question (the
-    answer plan asks for the check only on a grounded route, which always has sources)."""
+    """A grounded answer whose sources, the model says, do not answer the question. The
+    check's probability and threshold are kept with the generation (admin, evaluation)."""
     if not generation.context.get("check"):
         return False
-    return not sources_answer(backend, messages, f"{generation.id}:check")
+    question = messages[-1]["content"] if messages else ""
+    check = sources_check(backend, messages, question, f"{generation.id}:check")
+    context = {**generation.context, "check_result": check.as_json()}
+    Generation.objects.filter(id=generation.id).update(context=context)
+    generation.context = context
+    log.info("generation %s source check %s", generation.id, check.as_json())
+    return check.declines
 
 
 def _settle_no_answer(generation: Generation, stream: streams.StreamWriter) -> None:
     """Answer with the honest no-answer reply, as if retrieval had found nothing."""
+    text = no_answer_text(_question(generation))
+    stream.delta(text)
+    if generation_finish(
+        generation=generation,
+        status=Generation.Status.DONE,
+        text=text,
+        sources=[],
+        route="no_answer",
+        first_token_at=timezone.now(),
+    ):
+        _stream_final(
+            generation, lambda: stream.done(Generation.Status.DONE, {}, route="no_answer")
+        )
+        metrics.generation_observe(status=Generation.Status.DONE)
+    else:
+        log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
+
+
+def _question(generation: Generation) -> str:
+    """The customer's message this generation answers."""
     question = (
         Message.objects.filter(
             conversation_id=generation.conversation_id,
@@ -185,20 +217,7 @@ def _settle_no_answer(generation: Generation, stream: streams.StreamWriter) -> N
         .values_list("text", flat=True)
         .first()
     )
-    text = no_answer_text(question or "")
-    stream.delta(text)
-    if generation_finish(
-        generation=generation,
-        status=Generation.Status.DONE,
-        text=text,
-        sources=[],
-        route="no_answer",
-        first_token_at=timezone.now(),
-    ):
-        _stream_final(generation, lambda: stream.done(Generation.Status.DONE, {}))
-        metrics.generation_observe(status=Generation.Status.DONE)
-    else:
-        log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
+    return question or ""
 
 
 def _relay_deltas(
@@ -251,19 +270,29 @@ def _settle_done(
         "prompt_tokens": result.usage.prompt_tokens if result.usage else 0,
         "completion_tokens": result.usage.completion_tokens if result.usage else 0,
     }
+    sources = sources_cited(result.text, generation.context.get("sources") or [])
+    route, text = generation.context.get("route") or "", result.text
+    replaced = None  # the final text, when it is not what was streamed
+    if route == "grounded" and result.status == Generation.Status.DONE and answer_declines(text):
+        # The model said the sources do not answer: the outcome is the no-answer reply.
+        route, sources = "no_answer", []
+        text = replaced = no_answer_text(_question(generation))
     if not generation_finish(
         generation=generation,
         status=result.status,
-        text=result.text,
+        text=text,
         first_token_at=result.first_token_at,
-        sources=sources_cited(result.text, generation.context.get("sources") or []),
+        sources=sources,
+        route=route,
         dropped_messages=dropped,
         prompt_tokens=usage["prompt_tokens"],
         completion_tokens=usage["completion_tokens"],
     ):
         log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
         return
-    _stream_final(generation, lambda: stream.done(result.status, usage))
+    _stream_final(
+        generation, lambda: stream.done(result.status, usage, route, sources, text=replaced)
+    )
     metrics.generation_observe(
         status=result.status,
         queued_at=generation.queued_at,

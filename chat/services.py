@@ -104,16 +104,16 @@ def _answer_create(conversation: Conversation, plan: AnswerPlan) -> tuple[Messag
     # answer from them, and a lost task is sent again (generation_requeue).
     if ready:
         # Connected sockets get it through the same stream as a model's answer.
-        transaction.on_commit(lambda: _stream_ready_answer(generation.id, plan.text), robust=True)
+        transaction.on_commit(lambda: _stream_ready_answer(generation.id, plan), robust=True)
     else:
         transaction.on_commit(lambda: generation_schedule(generation.id), robust=True)
     return assistant, generation
 
 
-def _stream_ready_answer(generation_id: uuid.UUID, text: str) -> None:
+def _stream_ready_answer(generation_id: uuid.UUID, plan: AnswerPlan) -> None:
     stream = streams.StreamWriter(generation_id)
-    stream.delta(text)
-    stream.done(Generation.Status.DONE, {})
+    stream.delta(plan.text)
+    stream.done(Generation.Status.DONE, {}, plan.route, plan.sources)
 
 
 def _message_posted_before(conversation: Conversation, client_id: str) -> PostedMessage | None:

@@ -34,7 +34,10 @@ class DoneEvent(TypedDict, total=False):
     seq: int
     status: str
     usage: dict[str, int]
-    text: str  # only when replayed from the database after the stream expired
+    route: str  # the final outcome: fast_path, grounded, no_answer, or "" for plain chat
+    sources: list[dict[str, Any]]  # what the answer cites
+    text: str  # the final text: when replayed from the database, or when it replaced the
+    # streamed one (a grounded answer that declined is settled as the no-answer reply)
 
 
 class ErrorEvent(TypedDict):
@@ -86,8 +89,18 @@ class StreamWriter:
     def delta(self, text: str) -> int:
         return self._append({"kind": "delta", "text": text})
 
-    def done(self, status: str, usage: dict[str, int]) -> int:
-        return self._append({"kind": "done", "status": status, "usage": json.dumps(usage)})
+    def done(
+        self,
+        status: str,
+        usage: dict[str, int],
+        route: str = "",
+        sources: list[dict[str, Any]] | None = None,
+        text: str | None = None,
+    ) -> int:
+        fields = _done_fields(status, usage, route, sources)
+        if text is not None:
+            fields["text"] = text
+        return self._append(fields)
 
     def error(self, code: str) -> int:
         return self._append({"kind": "error", "code": code})
@@ -97,10 +110,26 @@ def stream_delta(generation_id: object, text: str) -> int:
     return stream_append(generation_id, {"kind": "delta", "text": text})
 
 
-def stream_done(generation_id: object, status: str, usage: dict[str, int]) -> int:
-    return stream_append(
-        generation_id, {"kind": "done", "status": status, "usage": json.dumps(usage)}
-    )
+def _done_fields(
+    status: str, usage: dict[str, int], route: str, sources: list[dict[str, Any]] | None
+) -> dict[str, str]:
+    return {
+        "kind": "done",
+        "status": status,
+        "usage": json.dumps(usage),
+        "route": route,
+        "sources": json.dumps(sources or [], ensure_ascii=False),
+    }
+
+
+def stream_done(
+    generation_id: object,
+    status: str,
+    usage: dict[str, int],
+    route: str = "",
+    sources: list[dict[str, Any]] | None = None,
+) -> int:
+    return stream_append(generation_id, _done_fields(status, usage, route, sources))
 
 
 def stream_error(generation_id: object, code: str) -> int:
@@ -126,13 +155,18 @@ def stream_event(generation_id: str, entry_id: str, fields: dict[str, Any]) -> S
             "text": fields["text"],
         }
     if kind == "done":
-        return {
+        done: DoneEvent = {
             "type": "generation.done",
             "generation_id": generation_id,
             "seq": seq,
             "status": fields["status"],
             "usage": json.loads(fields["usage"]),
+            "route": fields.get("route", ""),
+            "sources": json.loads(fields.get("sources") or "[]"),
         }
+        if "text" in fields:
+            done["text"] = fields["text"]
+        return done
     code = fields.get("code", "failed")
     return {
         "type": "generation.error",

@@ -217,6 +217,32 @@ def convert_lcqmc(data: Path, options: ConvertOptions) -> Converted:
     return converted
 
 
+def convert_lcqmc_hard(data: Path, options: ConvertOptions) -> Converted:
+    """Hard negatives for the fast path: LCQMC pairs labelled 0 look alike and differ in
+    meaning. Each pair's first sentence is an FAQ, its second a query that none answers;
+    pairs labelled 1 give the in-scope queries among them. A verbatim answer to a negative
+    is the failure that matters: the right-looking FAQ, the wrong meaning."""
+    rows = [
+        (row["text_a"].strip(), row["text_b"].strip(), row["label"])
+        for row in jsonl_read(data / "lcqmc" / "lcqmc_test.jsonl")
+        if row["text_a"].strip() != row["text_b"].strip()
+    ]
+    rng = seeded()
+    limit = options.limit or 1000
+    positives = ordered_sample(rng, [r for r in rows if r[2] == 1], limit // 2)
+    negatives = ordered_sample(rng, [r for r in rows if r[2] == 0], limit - len(positives))
+    ids: dict[str, str] = {}
+    faqs = []
+    for a, _, _ in positives + negatives:
+        if a not in ids:
+            ids[a] = f"hard-{len(ids)}"
+            faqs.append(Faq(ids[a], a, lcqmc_answer(a), language="zh"))
+    asked = set(ids)  # a query that is itself an FAQ's question would be answered by it
+    queries = [{"query": b, "faq_id": ids[a]} for a, b, _ in positives if b not in asked]
+    queries += [{"query": b, "faq_id": None} for _, b, _ in negatives if b not in asked]
+    return Converted(faqs, queries)
+
+
 def scope(converted: Converted, options: ConvertOptions) -> Converted:
     """Apply `limit` (keep that many FAQs; the source's own out-of-scope queries shrink in
     proportion) and `holdout` (withhold that share of FAQs; their queries go out of scope)."""
@@ -246,6 +272,7 @@ CONVERTERS: dict[str, Callable[[Path, ConvertOptions], Converted]] = {
     "clinc150": convert_clinc150,
     "hwu64": convert_hwu64,
     "lcqmc": convert_lcqmc,
+    "lcqmc_hard": convert_lcqmc_hard,
 }
 
 

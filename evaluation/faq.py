@@ -8,7 +8,6 @@ it as the baseline.
 
 import contextlib
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,9 +19,9 @@ import bm25s
 import numpy as np
 from django.db import transaction
 
-from chat.models import Conversation, Generation
+from chat.models import Conversation
 from evaluation.convert import jsonl_read, ordered_sample, seeded
-from evaluation.metrics import NO_ANSWER, QueryOutcome, run_figures
+from evaluation.metrics import QueryOutcome, run_figures
 from evaluation.models import EvaluationReport
 from knowledge.index import index_forget
 from knowledge.models import FaqEntry, KnowledgeSettings
@@ -34,7 +33,6 @@ from sites.models import Site
 from webapp.redis import redis_key, redis_sync
 
 TOP_K = 5
-ANSWER_WAIT_SECONDS = 600
 
 
 class DatasetError(Exception):
@@ -168,6 +166,7 @@ def query_run(site: Site, query: dict[str, Any], baseline: Bm25Baseline) -> Quer
         ranked=[hit.external_id for hit in result.faqs],
         scores=[float(hit.score) for hit in result.faqs],
         similarities=[float(hit.similarity) for hit in result.faqs],
+        agreements=[float(hit.agreement) for hit in result.faqs],
         route=result.route,
         confidence=float(result.confidence),
         latency_ms=latency_ms,
@@ -178,17 +177,29 @@ def query_run(site: Site, query: dict[str, Any], baseline: Bm25Baseline) -> Quer
 
 
 def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) -> str:
-    """The route the chat would have taken for this query under other thresholds."""
+    """The route the chat would have taken for this query under other thresholds (the
+    fast path's token agreement as shipped for the query's language)."""
+    agreements = outcome.agreements or [1.0] * len(outcome.ranked)
     hits = [
-        FaqHit(0, faq_id, "", "", "", score, similarity)
-        for faq_id, score, similarity in zip(
-            outcome.ranked, outcome.scores, outcome.similarities, strict=True
+        FaqHit(0, faq_id, "", "", "", score, similarity, agreement)
+        for faq_id, score, similarity, agreement in zip(
+            outcome.ranked, outcome.scores, outcome.similarities, agreements, strict=True
         )
     ]
-    route, _ = route_decide(
-        faqs=hits, passages=[], thresholds=RouteThresholds(fast_path, no_answer, passage=2.0)
-    )
+    agreement = site_agreement(outcome.query)
+    limits = RouteThresholds(fast_path, no_answer, passage=2.0, agreement=agreement)
+    route, _ = route_decide(faqs=hits, passages=[], thresholds=limits)
     return route
+
+
+def site_agreement(query: str) -> float:
+    from django.conf import settings
+
+    from knowledge.search import CJK_CHAR
+
+    if CJK_CHAR.search(query):
+        return float(settings.KNOWLEDGE_FAST_PATH_AGREEMENT_ZH)
+    return float(settings.KNOWLEDGE_FAST_PATH_AGREEMENT)
 
 
 def faq_evaluate(
@@ -196,7 +207,6 @@ def faq_evaluate(
     path: Path,
     limit: int | None = None,
     thresholds: Thresholds = Thresholds(),
-    answers: int = 0,
     save: bool = True,
 ) -> FaqRun:
     """Evaluate one converted dataset end to end; the run is saved as an EvaluationReport."""
@@ -210,10 +220,8 @@ def faq_evaluate(
         if queries:  # load the encoder before timing, so p99 is not its start-up
             knowledge_search(site=site, query=queries[0]["query"], k=TOP_K)
         outcomes = [query_run(site, query, baseline) for query in queries]
-        fast_path, no_answer, _ = site_thresholds(site)
+        fast_path, no_answer, _, _ = site_thresholds(site)
         figures = run_figures(outcomes)
-        if answers:
-            figures["answers"] = answers_check(site, outcomes, answers)
     params = {
         "path": str(path.resolve()),
         "limit": limit,
@@ -227,71 +235,3 @@ def faq_evaluate(
             task="faq", dataset=dataset.name, metrics=run.figures, params=params
         )
     return run
-
-
-# A grounded answer may still decline ("the sources do not say; shall I get a human?"), as
-# the grounded prompt asks; these phrases mark that, in English and Chinese.
-DECLINED = re.compile(
-    r"human agent|connect you|could ?n[o']t find|can ?n[o']t find|unable to (?:find|answer)|"
-    r"(?:do|does) ?n[o']t (?:contain|mention|cover|say)|not (?:mentioned|covered) in|"
-    r"no information|don't have (?:any )?information|没有找到|未找到|无法回答|没有相关|人工客服",
-    re.IGNORECASE,
-)
-
-
-def answers_check(site: Site, outcomes: list[QueryOutcome], n: int) -> dict[str, Any]:
-    """Ask the chat itself `n` out-of-scope and `n` in-scope questions (in-process) and
-    count out-of-scope ones given an invented answer: an FAQ's answer verbatim, or a model
-    answer that does not decline, instead of the no-answer reply."""
-    rng = seeded()
-    oos = ordered_sample(rng, [o.query for o in outcomes if not o.in_scope], n)
-    known = ordered_sample(rng, [o.query for o in outcomes if o.in_scope], n)
-    oos_answers = [(q, *answer_ask(site, q)) for q in oos]
-    known_answers = [answer_ask(site, q) for q in known]
-    known_routes = [route for route, _ in known_answers]
-    invented = [(q, r, text) for q, r, text in oos_answers if answer_invented(r, text)]
-    routes = [route for _, route, _ in oos_answers] + known_routes
-    return {
-        "oos_asked": len(oos),
-        "oos_not_no_answer_route": sum(r != NO_ANSWER for _, r, _ in oos_answers),
-        "oos_invented": len(invented),
-        "oos_invented_rate": len(invented) / len(oos) if oos else None,
-        "in_scope_asked": len(known),
-        "in_scope_declined": known_routes.count(NO_ANSWER),
-        "in_scope_model_declined": sum(
-            1 for route, text in known_answers if route == "grounded" and DECLINED.search(text)
-        ),
-        "routes": {route: routes.count(route) for route in sorted(set(routes))},
-        "invented_examples": [
-            {"query": q, "route": r, "text": text[:300]} for q, r, text in invented[:5]
-        ],
-        "in_scope_examples": [
-            {"query": q, "route": r, "text": text[:300]}
-            for q, (r, text) in zip(known, known_answers, strict=True)
-            if r == "grounded"
-        ][:5],
-    }
-
-
-def answer_invented(route: str, text: str) -> bool:
-    return route != NO_ANSWER and not (route == "grounded" and DECLINED.search(text))
-
-
-def answer_ask(site: Site, question: str) -> tuple[str, str]:
-    """Post `question` in a new conversation and wait for the answer: (route, text)."""
-    from chat.runner import generation_execute
-    from chat.services import conversation_create, message_post
-
-    conversation = conversation_create(site=site, title="evaluation")
-    posted = message_post(conversation=conversation, text=question)
-    generation = posted.generation
-    generation_execute(generation.id)  # a no-op when settled at once or a worker took it
-    deadline = time.monotonic() + ANSWER_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        generation.refresh_from_db()
-        if generation.status in Generation.FINAL:
-            break
-        time.sleep(0.2)
-    message = posted.assistant_message
-    message.refresh_from_db()
-    return message.route, message.text

@@ -27,6 +27,7 @@ class QueryOutcome:
     confidence: float
     latency_ms: float
     similarities: list[float] = field(default_factory=list)  # closest-phrasing cosines
+    agreements: list[float] = field(default_factory=list)  # token agreement with that phrasing
     baseline_ranked: list[str] = field(default_factory=list)
     baseline_scores: list[float] = field(default_factory=list)
     baseline_latency_ms: float = 0.0

@@ -1,10 +1,11 @@
-"""Before a grounded answer the default model says which source answers the question; when
-none does, the customer gets the honest no-answer reply instead of an invented answer."""
+"""Before a grounded answer the default model's probability that no source answers the
+question is scored; at or above the calibrated threshold the customer gets the honest
+no-answer reply instead of an invented answer, and the probability is kept."""
 
 import pytest
 
 from chat import streams
-from chat.answers import NO_ANSWER_EN, NO_ANSWER_ZH, answer_plan, sources_answer
+from chat.answers import NO_ANSWER_EN, NO_ANSWER_ZH, answer_plan, sources_check
 from chat.engine import engine_backend
 from chat.models import Generation, Message
 from chat.runner import generation_execute, prompt_build
@@ -22,7 +23,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.default_model]
 def shop(settings):
     settings.INFERENCE_OPTIONS = {**settings.INFERENCE_OPTIONS, "model": DEFAULT_MODEL}
     settings.KNOWLEDGE_ANSWER_CHECK = True
-    settings.KNOWLEDGE_ANSWER_CHECK_MARGIN = 1.0  # no match is sure enough to skip the check
     settings.GENERATION_MAX_TOKENS = 12
     site = SiteFactory.create(slug="shop")
     faq_add(
@@ -36,12 +36,9 @@ def shop(settings):
     return site
 
 
-def test_only_answers_short_of_sure_are_checked(shop, settings):
+def test_grounded_answers_are_checked_unless_switched_off(shop, settings):
     question = "How much does express shipping cost?"
     assert answer_plan(site=shop, question=question).check
-    settings.KNOWLEDGE_ANSWER_CHECK_MARGIN = 0.0  # every grounded route is sure
-    assert not answer_plan(site=shop, question=question).check
-    settings.KNOWLEDGE_ANSWER_CHECK_MARGIN = 1.0
     settings.KNOWLEDGE_ANSWER_CHECK = False
     assert not answer_plan(site=shop, question=question).check
 
@@ -59,13 +56,16 @@ def test_a_question_the_sources_do_not_answer_gets_the_no_answer_reply(shop):
     assert (answer.route, answer.text, answer.sources) == ("no_answer", NO_ANSWER_EN, [])
     assert answer.status == Message.Status.DONE
     assert streams.stream_text(posted.generation.id) == NO_ANSWER_EN  # what the socket shows
+    check = Generation.objects.get(id=posted.generation.id).context["check_result"]
+    assert check["p_none"] >= check["threshold"]  # kept with the answer
 
 
 def test_a_question_the_sources_answer_is_answered_from_them(shop):
     posted = asked(shop, "How much does express shipping cost?")
     generation = Generation.objects.get(id=posted.generation.id)
     messages, _ = prompt_build(generation, engine_backend())
-    assert sources_answer(engine_backend(), messages, "check-1")
+    check = sources_check(engine_backend(), messages, messages[-1]["content"], "check-1")
+    assert not check.declines
     generation_execute(posted.generation.id)
     answer = Message.objects.get(id=posted.assistant_message.id)
     assert answer.route == "grounded" and answer.status == Message.Status.DONE

@@ -115,3 +115,13 @@ def test_a_second_site_never_sees_the_first_sites_faq(shop):
     ).assistant_message
     assert answer.text != RESET
     assert answer.route == "no_answer"
+
+
+def test_the_final_event_carries_the_route_and_sources(shop):
+    conversation = ConversationFactory.create(site=shop)
+    posted = message_post(conversation=conversation, text="How can I reset my password?")
+    entries = streams.redis_sync().xrange(streams.stream_key(posted.generation.id))
+    done = streams.stream_event(str(posted.generation.id), *entries[-1])  # type: ignore[index]
+    assert done["type"] == "generation.done"
+    assert done["route"] == "fast_path"  # type: ignore[typeddict-item]
+    assert done["sources"][0]["title"] == "How do I reset my password?"  # type: ignore[typeddict-item]

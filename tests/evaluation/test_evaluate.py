@@ -122,13 +122,54 @@ def test_a_query_naming_an_unknown_faq_is_refused(tmp_path):
 
 
 @pytest.mark.django_db
-def test_answers_asks_the_chat_and_counts_invented_answers():
-    [report] = evaluate("--dataset", str(TINY), "--answers", "1")
-    answers = report["answers"]
-    assert answers["oos_asked"] == 1 and answers["in_scope_asked"] == 1
-    assert answers["oos_invented"] in (0, 1)
-    assert sum(answers["routes"].values()) == 2
-    assert not Site.objects.filter(slug__startswith="evaluation-").exists()
+@pytest.mark.django_db
+def test_evaluate_answers_asks_the_chat_and_judges_each_answer(tmp_path):
+    data = tmp_path / "shop"
+    shutil.copytree(TINY, data)
+    (data / "queries.jsonl").write_text(
+        "\n".join(
+            json.dumps(row, ensure_ascii=False)
+            for row in [
+                {"query": "How do I get a refund?", "faq_id": "refund", "facts": ["14 days"]},
+                {
+                    "query": "How long does delivery take?",
+                    "faq_id": "shipping",
+                    "facts": ["3 to 5"],
+                },
+                {"query": "What is the capital of Peru?", "faq_id": None},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    predictions = tmp_path / "answers.jsonl"
+    out = io.StringIO()
+    call_command(
+        "evaluate", "answers", "--dataset", str(data), "--json",
+        "--predictions", str(predictions), stdout=out,
+    )  # fmt: skip
+    [report] = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    assert {"answered_right", "declined_in_scope", "invented_out_of_scope", "f1", "rougeL"} <= set(
+        report
+    )
+    assert "ttft_ms_p50" in report and report["languages"]["en"]["queries"] == 3
+    assert report["in_scope"] == 2 and report["out_of_scope"] == 1
+    rows = read_lines(predictions)
+    refund = rows[0]  # in input order
+    assert refund["query"] == "How do I get a refund?"
+    assert refund["route"] == "fast_path" and refund["right"]  # its FAQ, verbatim
+    assert EvaluationReport.objects.filter(task="answers").count() == 1
+
+
+def test_answer_figures_on_hand_made_cases():
+    from evaluation.answers import fact_stated, rouge_l, token_f1
+
+    assert token_f1("Refunds take 14 days", "Refunds are issued within 14 days") == pytest.approx(
+        2 * (3 / 4) * (3 / 6) / ((3 / 4) + (3 / 6))
+    )
+    assert token_f1("nothing alike", "Refunds within 14 days") == 0.0
+    assert rouge_l("退款在14天内到账", "退款会在14天内到账") > 0.5  # Chinese scored on words
+    assert fact_stated("<p>Within <b>14 days</b>.</p>", ["14 days"])
+    assert not fact_stated("Within a fortnight.", ["14 days"])
 
 
 @pytest.mark.django_db

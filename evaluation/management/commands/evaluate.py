@@ -42,10 +42,10 @@ ROWS = (
 
 
 class Command(BaseCommand):
-    help = "Evaluate the product on a converted dataset (task: faq)."
+    help = "Evaluate the product on a dataset (tasks: faq, answers)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("task", choices=["faq"])
+        parser.add_argument("task", choices=["faq", "answers"])
         parser.add_argument(
             "--dataset",
             type=Path,
@@ -57,7 +57,26 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
         parser.add_argument("--predictions", type=Path, help="write one JSON line per query")
         parser.add_argument(
-            "--answers", type=int, default=0, help="ask the chat N out- and N in-scope queries"
+            "--part",
+            choices=["all", "calibrate", "report"],
+            default="all",
+            help="answers: a seeded half of the queries (calibrate on one, report the other)",
+        )
+        parser.add_argument(
+            "--check-only",
+            action="store_true",
+            help="answers: score each grounded question's source check, generate nothing",
+        )
+        parser.add_argument(
+            "--sweep",
+            action="store_true",
+            help="answers: answer every grounded question, then report each check threshold",
+        )
+        parser.add_argument(
+            "--as-documents",
+            type=Path,
+            help="answers: write the FAQs as one Markdown page into this folder and import "
+            "that document instead of the FAQ entries",
         )
         parser.add_argument("--fast-path-threshold", type=float, help="override for this run")
         parser.add_argument("--no-answer-threshold", type=float, help="override for this run")
@@ -66,6 +85,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["task"] == "answers":
+            self.answers_handle(options)
+            return
         thresholds = Thresholds(options["fast_path_threshold"], options["no_answer_threshold"])
         runs = []
         for path in options["dataset"]:
@@ -74,7 +96,6 @@ class Command(BaseCommand):
                     path=path,
                     limit=options["limit"],
                     thresholds=thresholds,
-                    answers=options["answers"],
                 )
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
@@ -87,6 +108,35 @@ class Command(BaseCommand):
             self.calibration_print(
                 calibration_report(outcomes, outcome_decide), as_json=options["json"]
             )
+
+    def answers_handle(self, options: dict[str, Any]) -> None:
+        from evaluation.answers import answers_evaluate
+        from evaluation.answers import prediction_row as answers_prediction
+
+        runs = []
+        for path in options["dataset"]:
+            try:
+                run = answers_evaluate(
+                    path=path,
+                    limit=options["limit"],
+                    part=options["part"],
+                    as_documents=options["as_documents"],
+                    check_only=options["check_only"],
+                    sweep=options["sweep"],
+                )
+            except DatasetError as exc:
+                raise CommandError(f"{path}: {exc}") from exc
+            runs.append(run)
+            if options["json"]:
+                self.stdout.write(json.dumps(run.figures, ensure_ascii=False))
+            else:
+                self.stdout.write("\n".join(answers_lines(run.figures)))
+        if options["predictions"]:
+            with options["predictions"].open("w", encoding="utf-8") as out:
+                for run in runs:
+                    for answered in run.answered:
+                        out.write(json.dumps(answers_prediction(answered), ensure_ascii=False))
+                        out.write("\n")
 
     def report_print(self, run: FaqRun, *, as_json: bool) -> None:
         if as_json:
@@ -103,8 +153,6 @@ class Command(BaseCommand):
                 f"{label:22}{cell(figures.get(key)):>10}{cell(baseline.get(key)):>10}"
             )
         self.stdout.write(f"routes: {figures['routes']}")
-        if "answers" in figures:
-            self.stdout.write(f"chat answers: {figures['answers']}")
         if run.report is not None:
             self.stdout.write(f"saved as evaluation report {run.report.pk}")
 
@@ -205,3 +253,48 @@ def predictions_write(path: Path, runs: list[FaqRun]) -> None:
             for outcome in run.outcomes:
                 out.write(json.dumps(prediction_row(run.dataset.name, outcome), ensure_ascii=False))
                 out.write("\n")
+
+
+ANSWER_ROWS = (
+    ("answered_right", "in-scope answered right"),
+    ("declined_in_scope", "in-scope declined"),
+    ("invented_out_of_scope", "out-of-scope invented"),
+    ("f1", "token F1"),
+    ("rougeL", "ROUGE-L"),
+    ("ttft_ms_p50", "grounded TTFT p50 ms"),
+    ("ttft_ms_p99", "grounded TTFT p99 ms"),
+)
+
+
+def answers_lines(figures: dict[str, Any]) -> list[str]:
+    """`evaluate answers` as a table: all queries, then each language."""
+    languages = figures["languages"]
+    lines = [
+        f"\n{figures['dataset']}: {figures['queries']} queries ({figures['out_of_scope']} "
+        f"out-of-scope), {figures['faqs']} FAQs, {figures['documents']} documents",
+        f"{'':26}{'all':>8}" + "".join(f"{lang:>8}" for lang in languages),
+    ]
+    for key, label in ANSWER_ROWS:
+        cells = [figures.get(key), *(languages[lang].get(key) for lang in languages)]
+        lines.append(f"{label:26}" + "".join(f"{cell(v):>8}" for v in cells))
+    lines.append(f"routes: {figures['routes']}")
+    for language, table in figures.get("threshold_sweep", {}).items():
+        lines.append(
+            f"check threshold, {language}: in-scope answered right / out-of-scope invented"
+        )
+        lines += [
+            f"  {row['threshold']:>5}: {cell(row['answered_right'])} / "
+            f"{cell(row['invented_out_of_scope'])}"
+            for row in table
+        ]
+    for language, table in figures.get("check_sweep", {}).items():
+        lines.append(
+            f"source check, {language}: P(none) threshold -> in-scope kept "
+            "(with the right source) / out-of-scope kept"
+        )
+        lines += [
+            f"  {row['threshold']:>5}: {cell(row['in_scope_kept'])} "
+            f"({cell(row['in_scope_kept_right'])}) / {cell(row['out_of_scope_kept'])}"
+            for row in table
+        ]
+    return lines
