@@ -249,9 +249,7 @@ def _answer_pieces(
 ) -> dict[int, tuple[float, str]]:
     """Per FAQ id: the score and text of its best answer piece, among the best pieces."""
     best: dict[int, tuple[float, str]] = {}
-    ranked = _ranked(
-        index.answers, vector, tokens, 4 * depth, lexical_weight=ANSWER_LEXICAL_WEIGHT
-    )
+    ranked = _ranked(index.answers, vector, tokens, 4 * depth, lexical_weight=ANSWER_LEXICAL_WEIGHT)
     for meta, score, _, text in ranked:
         faq_id = meta.faq_id
         if faq_id not in best or score > best[faq_id][0]:

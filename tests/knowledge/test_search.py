@@ -108,7 +108,8 @@ def test_site_thresholds_override_the_defaults(shop):
     KnowledgeSettings.objects.create(site=shop, fast_path_threshold=0.6)
     assert knowledge_search(site=shop, query=query).route == "fast_path"
     KnowledgeSettings.objects.filter(site=shop).update(
-        fast_path_threshold=0.99, no_answer_threshold=2.0  # above any score
+        fast_path_threshold=0.99,
+        no_answer_threshold=2.0,  # above any score
     )
     assert knowledge_search(site=shop, query=query).route == "no_answer"
 
