@@ -108,8 +108,12 @@ def copy_rows(table: str, columns: str, rows: Iterator[tuple[Any, ...]]) -> None
             copy.write_row(row)
 
 
+ROWS_PER_FAQ = 5  # three phrasings, two answer pieces
+
+
 def site_fill(site_id: int, faqs: int, passages: int, seed: int = 7) -> None:
-    """FAQs with two alternative phrasings each, and passages in documents of 100."""
+    """FAQs with two alternative phrasings and an answer of two pieces each, and passages in
+    documents of 100."""
     from knowledge.models import Document, FaqEntry
     from knowledge.text import tokens_stored
 
@@ -119,13 +123,20 @@ def site_fill(site_id: int, faqs: int, passages: int, seed: int = 7) -> None:
         for _ in range(faqs)
     )
     faq_ids = list(FaqEntry.objects.filter(site_id=site_id).values_list("id", flat=True))
-    vectors = unit_vectors(nprng, 3 * len(faq_ids))
-    texts = [sentence(rng, 4) for _ in range(len(vectors))]
+    rows = ROWS_PER_FAQ * len(faq_ids)
+    vectors = unit_vectors(nprng, rows)
+    texts = [sentence(rng, 4 if i % ROWS_PER_FAQ < 3 else 12) for i in range(rows)]
     copy_rows(
         "knowledge_faqvector",
-        "faq_id, text, vector, tokens",
+        "faq_id, kind, text, vector, tokens",
         (
-            (faq_ids[i // 3], text, vectors[i].tobytes(), tokens_stored(text))
+            (
+                faq_ids[i // ROWS_PER_FAQ],
+                "phrasing" if i % ROWS_PER_FAQ < 3 else "answer",
+                text,
+                vectors[i].tobytes(),
+                tokens_stored(text),
+            )
             for i, text in enumerate(texts)
         ),
     )
@@ -166,16 +177,18 @@ def search_latencies(site: Any, queries: list[str]) -> dict[str, list[float]]:
     from knowledge.text import tokenize
 
     index = site_index(site.id)
-    faqs, passages = index.faqs, index.passages
-    fv, pv = faqs.view, passages.view  # nothing changes while the queries run
+    faqs, answers, passages = index.faqs, index.answers, index.passages
+    fv, av, pv = faqs.view, answers.view, passages.view  # nothing changes while queries run
 
     def dense(vector: np.ndarray) -> None:
         fv.cosines(vector)
+        av.cosines(vector)
         pv.cosines(vector)
 
     def lexical(query: str) -> None:
         tokens = tokenize(query)
         faqs.bm25_scores(fv, tokens)
+        answers.bm25_scores(av, tokens)
         passages.bm25_scores(pv, tokens)
 
     samples: dict[str, list[float]] = {}
@@ -235,13 +248,13 @@ def tokenize_rate() -> dict[str, float]:
 
 def report(args: argparse.Namespace, load: dict[str, float], samples: dict[str, list[float]],
            refresh: dict[str, float], rates: dict[str, float]) -> None:  # fmt: skip
-    print(f"\nsite: {args.faqs} FAQs (x3 phrasings), {args.passages} passages; "
+    print(f"\nsite: {args.faqs} FAQs (x3 phrasings, x2 answer pieces), {args.passages} passages; "
           f"{args.queries} queries, k=5; {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f} (wall times suffer when the CPUs are shared)")  # fmt: skip
     print(f"{'measure':<50}{'p50 ms':>10}{'p99 ms':>10}{'CPU p50':>10}")
     rows = [
         ("query embedding (USE, 1 query)", "embed"),
-        ("dense: FAQ + passage matrices x query", "dense"),
+        ("dense: FAQ, answer and passage matrices x query", "dense"),
         ("BM25: tokenize + FAQ + passage scores", "bm25"),
         ("search: dense + BM25 + scoring (+ thresholds)", "search"),
         ("knowledge_search end to end (with embedding)", "e2e"),

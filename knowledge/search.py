@@ -195,6 +195,28 @@ def route_decide(
     return "no_answer", confidence if faqs else max((p.similarity for p in passages), default=0.0)
 
 
+def route_reason(result: SearchResult) -> str:
+    """Why the route was chosen, in the thresholds' own terms (the admin's Try it)."""
+    limits = result.thresholds
+    top = result.faqs[0] if result.faqs else None
+    passage = result.passages[0].similarity if result.passages else 0.0
+    if result.route == "fast_path" and top is not None:
+        return (
+            f"the closest phrasing's similarity {top.similarity:.3f} >= {limits.fast_path:.2f} "
+            f"and its word agreement {top.agreement:.2f} >= {limits.agreement:.2f}"
+        )
+    floors = (
+        f"FAQ confidence {result.faq_confidence:.3f} (floor {limits.no_answer:.2f}), "
+        f"best passage {passage:.3f} (floor {limits.passage:.2f})"
+    )
+    if result.route == "no_answer":
+        return f"nothing is close enough: {floors}"
+    return (
+        f"{floors}: the model answers from the sources unless its probability that they do "
+        "not answer reaches the check threshold (scored in the worker, kept with the answer)"
+    )
+
+
 def site_thresholds(site: Site, query: str = "") -> Thresholds:
     """The routing thresholds: the site's overrides, else the defaults.
 

@@ -21,7 +21,7 @@ from knowledge.faq_files import FAQ_COLUMNS, RowError, faq_rows_from_file
 from knowledge.forms import FaqImportForm, PromptPreviewForm, TryItForm
 from knowledge.models import Document, PromptTemplate
 from knowledge.prompts import prompt_activate, prompt_active_text, prompt_preview
-from knowledge.search import knowledge_search
+from knowledge.search import knowledge_search, route_reason
 from knowledge.services import faq_import
 from sites.models import Site
 
@@ -189,6 +189,7 @@ def try_it_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResp
         "form": form,
         "result": result,
         "route_label": ROUTE_LABELS.get(result.route, "") if result else "",
+        "route_reason": route_reason(result) if result else "",
     }
     title = "Try it: what the assistant finds"
     context = admin_context(request, model_admin, title, **context)

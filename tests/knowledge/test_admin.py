@@ -250,12 +250,15 @@ def test_try_it_ranks_the_faqs_and_shows_the_route(staff, site):
     )
     (route,) = text_of(response, "//*[@id='route']")
     assert route.startswith("Route: fast_path — Fast path")
+    (why,) = text_of(response, "//*[@id='route-reason']")
+    assert "similarity" in why and ">= 0.90" in why
     questions = text_of(response, "//table[@id='faq-results']//td[@class='faq-question']")
     assert questions[0] == "How do I reset my password?"
     response = staff.get(
         url("faqentry_try"), {"site": site.id, "question": "Quantum chromodynamics lecture"}
     )
     assert text_of(response, "//*[@id='route']")[0].startswith("Route: no_answer")
+    assert "nothing is close enough" in text_of(response, "//*[@id='route-reason']")[0]
 
 
 # --- Documents ------------------------------------------------------------------------------
