@@ -74,8 +74,9 @@ def stream_append(generation_id: object, fields: dict[str, str], *, continued: b
 
 
 class StreamWriter:
-    """The worker's side of one generation's stream: every entry after the first must land
-    in the stream the first one made."""
+    """The one way entries are written to a generation's stream (by the worker, the reaper,
+    a ready answer, a cancel): every entry after the first must land in the stream the
+    first one made."""
 
     def __init__(self, generation_id: object) -> None:
         self.generation_id = generation_id
@@ -97,44 +98,29 @@ class StreamWriter:
         sources: list[dict[str, Any]] | None = None,
         text: str | None = None,
     ) -> int:
-        fields = _done_fields(status, usage, route, sources)
-        if text is not None:
-            fields["text"] = text
-        return self._append(fields)
+        return self._append(_done_fields(status, usage, route, sources, text))
 
     def error(self, code: str) -> int:
         return self._append({"kind": "error", "code": code})
 
 
-def stream_delta(generation_id: object, text: str) -> int:
-    return stream_append(generation_id, {"kind": "delta", "text": text})
-
-
 def _done_fields(
-    status: str, usage: dict[str, int], route: str, sources: list[dict[str, Any]] | None
+    status: str,
+    usage: dict[str, int],
+    route: str,
+    sources: list[dict[str, Any]] | None,
+    text: str | None,
 ) -> dict[str, str]:
-    return {
+    fields = {
         "kind": "done",
         "status": status,
         "usage": json.dumps(usage),
         "route": route,
         "sources": json.dumps(sources or [], ensure_ascii=False),
     }
-
-
-def stream_done(
-    generation_id: object,
-    status: str,
-    usage: dict[str, int],
-    route: str = "",
-    sources: list[dict[str, Any]] | None = None,
-) -> int:
-    return stream_append(generation_id, _done_fields(status, usage, route, sources))
-
-
-def stream_error(generation_id: object, code: str) -> int:
-    """Readers turn the code into the fixed text of chat.errors, in their client's language."""
-    return stream_append(generation_id, {"kind": "error", "code": code})
+    if text is not None:
+        fields["text"] = text
+    return fields
 
 
 def stream_text(generation_id: object) -> str:

@@ -159,9 +159,10 @@ async def test_resume_replays_exactly_what_was_missed():
     conversation, _, communicator = await open_conversation()
     posted = await database_sync_to_async(message_post)(conversation=conversation, text="hi")
     generation_id = str(posted.generation.id)
+    stream = streams.StreamWriter(generation_id)
     for piece in ["Hel", "lo ", "wor", "ld"]:
-        await database_sync_to_async(streams.stream_delta)(generation_id, piece)
-    await database_sync_to_async(streams.stream_done)(generation_id, "done", {})
+        await database_sync_to_async(stream.delta)(piece)
+    await database_sync_to_async(stream.done)("done", {})
     await communicator.send_json_to(
         {"type": "resume", "generation_id": generation_id, "after_seq": 2}
     )

@@ -93,8 +93,9 @@ def test_cancelling_a_queued_generation_settles_it_and_tells_the_stream():
 def test_the_reaper_fails_a_silent_worker_and_keeps_the_streamed_text():
     generation = message_post(conversation=ConversationFactory.create(), text="hi").generation
     generation_claim(generation.id)
-    streams.stream_delta(generation.id, "Partial ")
-    streams.stream_delta(generation.id, "answer")
+    stream = streams.StreamWriter(generation.id)
+    stream.delta("Partial ")
+    stream.delta("answer")
     alive = message_post(conversation=ConversationFactory.create(), text="hi").generation
     generation_claim(alive.id)
     Generation.objects.filter(id=generation.id).update(
