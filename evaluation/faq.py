@@ -25,7 +25,13 @@ from evaluation.metrics import QueryOutcome, run_figures
 from evaluation.models import EvaluationReport
 from knowledge.index import index_forget
 from knowledge.models import FaqEntry, KnowledgeSettings
-from knowledge.search import FaqHit, knowledge_search, route_decide, site_thresholds
+from knowledge.search import (
+    FaqHit,
+    default_thresholds,
+    knowledge_search,
+    route_decide,
+    site_thresholds,
+)
 from knowledge.search import Thresholds as RouteThresholds
 from knowledge.services import faq_embed, faq_import
 from knowledge.text import tokenize
@@ -186,20 +192,10 @@ def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) ->
             outcome.ranked, outcome.scores, outcome.similarities, agreements, strict=True
         )
     ]
-    agreement = site_agreement(outcome.query)
+    agreement = default_thresholds(outcome.query).agreement
     limits = RouteThresholds(fast_path, no_answer, passage=2.0, agreement=agreement)
     route, _ = route_decide(faqs=hits, passages=[], thresholds=limits)
     return route
-
-
-def site_agreement(query: str) -> float:
-    from django.conf import settings
-
-    from knowledge.search import CJK_CHAR
-
-    if CJK_CHAR.search(query):
-        return float(settings.KNOWLEDGE_FAST_PATH_AGREEMENT_ZH)
-    return float(settings.KNOWLEDGE_FAST_PATH_AGREEMENT)
 
 
 def faq_evaluate(
