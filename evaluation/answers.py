@@ -25,10 +25,10 @@ from evaluation.faq import Dataset, DatasetError, Thresholds, dataset_load, faqs
 from evaluation.metrics import percentile
 from evaluation.models import EvaluationReport
 from knowledge.models import FaqEntry
+from knowledge.search import CJK_CHAR
 from knowledge.text import answer_text, tokenize
 from sites.models import Site
 
-CJK = re.compile(r"[\u3400-\u9fff]")
 WORD = re.compile(r"\w+", re.UNICODE)
 DOCUMENT_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 
@@ -60,12 +60,12 @@ class AnswersRun:
 
 
 def language_of(text: str) -> str:
-    return "zh" if CJK.search(text) else "en"
+    return "zh" if CJK_CHAR.search(text) else "en"
 
 
 def words(text: str) -> list[str]:
     """Lower-cased words; Chinese cut into words by jieba (knowledge.text.tokenize)."""
-    if CJK.search(text):
+    if CJK_CHAR.search(text):
         return [t for t in tokenize(text) if WORD.fullmatch(t)]
     return WORD.findall(text.lower())
 
@@ -130,36 +130,52 @@ def answer_run(site: Site, query: str) -> tuple[Message, Generation]:
     return generation.message, generation
 
 
-def answered_judge(site: Site, query: dict[str, Any], approved: dict[str, str]) -> Answered:
-    message, generation = answer_run(site, query["query"])
-    external = dict(FaqEntry.objects.filter(site=site).values_list("id", "external_id"))
-    cited = [external.get(s.get("id"), "") for s in message.sources if s.get("kind") == "faq"]
-    ttft = None
-    if generation.first_token_at and generation.queued_at:
-        ttft = (generation.first_token_at - generation.queued_at).total_seconds() * 1000
-    outcome = Answered(
+@dataclass(frozen=True)
+class Reference:
+    """What the judges compare with, loaded once a run: the approved answers by dataset id
+    and the dataset id of each FAQ entry of the scratch site."""
+
+    approved: dict[str, str]
+    external: dict[int, str]
+
+    def cited(self, sources: list[dict[str, Any]]) -> list[str]:
+        ids = [self.external.get(s["id"], "") for s in sources if s.get("kind") == "faq"]
+        return [i for i in ids if i]
+
+
+def _outcome(query: dict[str, Any], route: str, text: str) -> Answered:
+    return Answered(
         query=query["query"],
         language=language_of(query["query"]),
         expected=query["faq_id"],
         facts=[str(f) for f in query.get("facts") or []],
-        route=message.route,
-        text=message.text,
-        cited=[c for c in cited if c],
-        ttft_ms=ttft,
-        check=dict(generation.context.get("check_result") or {}),
+        route=route,
+        text=text,
+        cited=[],
+        ttft_ms=None,
     )
+
+
+def answered_judge(site: Site, query: dict[str, Any], reference: Reference) -> Answered:
+    message, generation = answer_run(site, query["query"])
+    outcome = _outcome(query, message.route, message.text)
+    outcome.cited = reference.cited(message.sources)
+    outcome.check = dict(generation.context.get("check_result") or {})
+    if generation.first_token_at and generation.queued_at:
+        ttft = generation.first_token_at - generation.queued_at
+        outcome.ttft_ms = ttft.total_seconds() * 1000
     answered = outcome.route in ("fast_path", "grounded")
     if outcome.expected is not None and answered:
         outcome.right = outcome.expected in outcome.cited or fact_stated(
             message.text, outcome.facts
         )
-        reference = approved.get(outcome.expected, "")
-        outcome.f1 = token_f1(answer_text(message.text), reference)
-        outcome.rouge_l = rouge_l(answer_text(message.text), reference)
+        approved = reference.approved.get(outcome.expected, "")
+        outcome.f1 = token_f1(answer_text(message.text), approved)
+        outcome.rouge_l = rouge_l(answer_text(message.text), approved)
     return outcome
 
 
-def checked_judge(site: Site, query: dict[str, Any], approved: dict[str, str]) -> Answered:
+def checked_judge(site: Site, query: dict[str, Any], reference: Reference) -> Answered:
     """The plan and, for a grounded one, the source check's probability, without the answer.
     `right`: the sources given to the model include the query's FAQ or state one of its
     facts (the answer could be right)."""
@@ -171,23 +187,13 @@ def checked_judge(site: Site, query: dict[str, Any], approved: dict[str, str]) -
     conversation = conversation_create(site=site, title="evaluation")
     posted = message_post(conversation=conversation, text=query["query"])
     route, sources = posted.assistant_message.route, posted.generation.context.get("sources")
-    outcome = Answered(
-        query=query["query"],
-        language=language_of(query["query"]),
-        expected=query["faq_id"],
-        facts=[str(f) for f in query.get("facts") or []],
-        route=route,
-        text=posted.assistant_message.text,
-        cited=[],
-        ttft_ms=None,
-    )
+    outcome = _outcome(query, route, posted.assistant_message.text)
     if route == "grounded" and sources:
         backend = engine_backend()
         messages, _ = prompt_build(posted.generation, backend)
         check = sources_check(backend, messages, query["query"], "calibrate")
         outcome.check = check.as_json()
-        external = dict(FaqEntry.objects.filter(site=site).values_list("id", "external_id"))
-        outcome.cited = [external.get(s["id"], "") for s in sources if s["kind"] == "faq"]
+        outcome.cited = reference.cited(sources)
         stated = fact_stated("\n".join(s["excerpt"] for s in sources), outcome.facts)
         outcome.right = outcome.expected in outcome.cited or stated
     elif route == "fast_path" and outcome.expected is not None:
@@ -195,61 +201,34 @@ def checked_judge(site: Site, query: dict[str, Any], approved: dict[str, str]) -
     return outcome
 
 
-def check_sweep(rows: list[Answered]) -> list[dict[str, Any]]:
-    """For each threshold on P(none): the share of in-scope questions kept (and kept with
-    the right source), and of out-of-scope questions not declined, by retrieval and check."""
+SWEEP = (0.2, 0.3, 0.35, 0.37, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 2.0)
+
+
+def threshold_sweep(rows: list[Answered]) -> list[dict[str, Any]]:
+    """For each check threshold on P(no): the in-scope questions kept, and kept right, and the
+    out-of-scope ones kept (invented), had grounded answers with P(no) at or above it been
+    declined. From a run that scored every check and declined none (--check-only: `right`
+    means the sources hold the answer; --sweep: the answer given was right)."""
     known = [r for r in rows if r.expected is not None]
     unknown = [r for r in rows if r.expected is None]
 
     def kept(r: Answered, t: float) -> bool:
         if r.route == "fast_path":
             return True
-        return r.route == "grounded" and bool(r.check) and r.check["p_none"] < t
-
-    table = []
-    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01):
-        table.append(
-            {
-                "threshold": t,
-                "in_scope_kept": sum(kept(r, t) for r in known) / len(known) if known else None,
-                "in_scope_kept_right": (
-                    sum(kept(r, t) and r.right for r in known) / len(known) if known else None
-                ),
-                "out_of_scope_kept": (
-                    sum(kept(r, t) for r in unknown) / len(unknown) if unknown else None
-                ),
-            }
-        )
-    return table
-
-
-SWEEP = (0.2, 0.3, 0.35, 0.37, 0.4, 0.45, 0.5, 0.55, 0.6, 2.0)
-
-
-def threshold_sweep(rows: list[Answered]) -> list[dict[str, Any]]:
-    """From a run that answered every grounded question: for each check threshold, the
-    in-scope questions answered right and the out-of-scope ones answered (invented) had
-    answers with P(no) at or above it been declined."""
-    known = [r for r in rows if r.expected is not None]
-    unknown = [r for r in rows if r.expected is None]
-
-    def answered(r: Answered, t: float) -> bool:
-        if r.route == "fast_path":
-            return True
         return r.route == "grounded" and r.check.get("p_none", 0.0) < t
 
-    return [
-        {
+    def share(count: int, rows: list[Answered]) -> float | None:
+        return count / len(rows) if rows else None
+
+    def row(t: float) -> dict[str, Any]:
+        return {
             "threshold": t,
-            "answered_right": (
-                sum(answered(r, t) and r.right for r in known) / len(known) if known else None
-            ),
-            "invented_out_of_scope": (
-                sum(answered(r, t) for r in unknown) / len(unknown) if unknown else None
-            ),
+            "in_scope_kept": share(sum(kept(r, t) for r in known), known),
+            "answered_right": share(sum(kept(r, t) and r.right for r in known), known),
+            "invented_out_of_scope": share(sum(kept(r, t) for r in unknown), unknown),
         }
-        for t in SWEEP
-    ]
+
+    return [row(t) for t in SWEEP]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -278,9 +257,6 @@ def language_figures(rows: list[Answered]) -> dict[str, Any]:
         "ttft_ms_p99": percentile(ttfts, 99),
         "routes": {route: routes.count(route) for route in sorted(set(routes))},
     }
-
-
-PARTS = ("all", "calibrate", "report")
 
 
 def queries_part(queries: list[dict[str, Any]], part: str) -> list[dict[str, Any]]:
@@ -340,7 +316,9 @@ def answers_evaluate(
             loaded = {"faqs": 0}
             faqs_as_document(dataset.faqs, as_documents)
             documents = documents_load(site, as_documents)
-        answered = [judge(site, query, approved) for query in queries]
+        external = dict(FaqEntry.objects.filter(site=site).values_list("id", "external_id"))
+        reference = Reference(approved, external)
+        answered = [judge(site, query, reference) for query in queries]
     by_language = {
         language: language_figures([a for a in answered if a.language == language])
         for language in sorted({a.language for a in answered})
@@ -354,12 +332,7 @@ def answers_evaluate(
         "part": part,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    if check_only:
-        figures["check_sweep"] = {
-            language: check_sweep([a for a in answered if a.language == language])
-            for language in by_language
-        }
-    if sweep:
+    if check_only or sweep:
         figures["threshold_sweep"] = {
             language: threshold_sweep([a for a in answered if a.language == language])
             for language in by_language

@@ -280,21 +280,11 @@ def answers_lines(figures: dict[str, Any]) -> list[str]:
     lines.append(f"routes: {figures['routes']}")
     for language, table in figures.get("threshold_sweep", {}).items():
         lines.append(
-            f"check threshold, {language}: in-scope answered right / out-of-scope invented"
+            f"check threshold, {language}: in-scope kept / answered right / out-of-scope invented"
         )
         lines += [
-            f"  {row['threshold']:>5}: {cell(row['answered_right'])} / "
-            f"{cell(row['invented_out_of_scope'])}"
-            for row in table
-        ]
-    for language, table in figures.get("check_sweep", {}).items():
-        lines.append(
-            f"source check, {language}: P(none) threshold -> in-scope kept "
-            "(with the right source) / out-of-scope kept"
-        )
-        lines += [
-            f"  {row['threshold']:>5}: {cell(row['in_scope_kept'])} "
-            f"({cell(row['in_scope_kept_right'])}) / {cell(row['out_of_scope_kept'])}"
+            f"  {row['threshold']:>5}: {cell(row['in_scope_kept'])} / "
+            f"{cell(row['answered_right'])} / {cell(row['invented_out_of_scope'])}"
             for row in table
         ]
     return lines
