@@ -40,7 +40,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{prefix}created {report.created}, updated {report.updated}, "
             f"unchanged {report.unchanged}, errors {len(errors)} "
-            f"({vectors} phrasings embedded) on site {site.slug}"
+            f"({vectors} phrasings and answer pieces embedded) on site {site.slug}"
         )
         if errors:
             rest = "checked" if options["dry_run"] else "imported"
