@@ -52,6 +52,7 @@ def ttft_ms(site: object, question: str) -> tuple[float, str]:
     generation = Generation.objects.select_related("message").get(id=posted.generation.id)
     assert generation.first_token_at is not None, generation.error_code
     ttft = (generation.first_token_at - generation.queued_at).total_seconds() * 1000
+    assert generation.message is not None
     return ttft, generation.message.route
 
 

@@ -165,3 +165,102 @@ def sources_cited(text: str, sources: list[dict[str, Any]]) -> list[dict[str, An
     cited = {int(n) for n in CITATION.findall(text)}
     chosen = [s for s in sources if s["n"] in cited] or sources
     return [{**s, "excerpt": s["excerpt"][:EXCERPT_CHARS]} for s in chosen]
+
+
+# --- The worker side: the chat answer's prompt and checks (chat.kinds.ChatAnswer) ---------
+
+
+def chat_prompt(generation: Any, backend: Backend) -> tuple[list[ChatMessage], int]:
+    """The site's system prompt (with the numbered sources of a grounded answer) and the
+    newest whole turns that fit the context budget; older turns that do not fit are folded
+    into a short summary of the conversation so far, so the answer keeps their facts."""
+    from chat.models import Message
+    from inference.prompt import prompt_fit
+    from knowledge.models import PromptTemplate
+    from knowledge.prompts import grounded_render, prompt_active_text
+
+    site = generation.conversation.site
+    system = prompt_active_text(site=site, kind=PromptTemplate.Kind.SYSTEM)
+    sources = generation.context.get("sources") or []
+    if generation.context.get("route") == "grounded" and sources:
+        grounded = prompt_active_text(site=site, kind=PromptTemplate.Kind.GROUNDED)
+        system = f"{system}\n\n{grounded_render(grounded, sources_block(sources))}"
+    history: list[ChatMessage] = [
+        {"role": m.role, "content": m.text}  # type: ignore[typeddict-item]
+        for m in Message.objects.filter(
+            conversation_id=generation.conversation_id, id__lt=generation.message_id
+        )
+        .exclude(text="")
+        .order_by("created_at", "id")
+    ]
+    budget = settings.GENERATION_CONTEXT_TOKENS - settings.GENERATION_MAX_TOKENS - 64
+    messages, dropped = prompt_fit(
+        system=system, history=history, budget=budget, count_tokens=backend.count_tokens
+    )
+    if dropped:  # make room for the summary of what does not fit
+        messages, dropped = prompt_fit(
+            system=system,
+            history=history,
+            budget=budget - HISTORY_SUMMARY_TOKENS,
+            count_tokens=backend.count_tokens,
+        )
+        messages = history_folded(messages, history[:dropped], backend)
+    return messages, dropped
+
+
+HISTORY_SUMMARY_TOKENS = 200  # of the budget, for the turns that no longer fit
+
+
+def history_folded(
+    messages: list[ChatMessage], dropped: list[ChatMessage], backend: Backend
+) -> list[ChatMessage]:
+    """`messages` with the dropped turns folded into the system prompt as an extractive
+    summary within HISTORY_SUMMARY_TOKENS (no model call: it is made for every answer)."""
+    from summarize.extractive import dialogue_summary
+
+    lines = [f"{m['role']}: {m['content']}" for m in dropped]
+    summary = dialogue_summary(lines, max_chars=HISTORY_SUMMARY_TOKENS * 3)
+    while summary and backend.count_tokens(summary) > HISTORY_SUMMARY_TOKENS:
+        summary = summary[: len(summary) * 3 // 4]
+    if not summary:
+        return messages
+    note = f"Earlier in this conversation (summary):\n{summary}"
+    first, *rest = messages
+    return [{"role": "system", "content": f"{first['content']}\n\n{note}"}, *rest]
+
+
+def answer_question(generation: Any) -> str:
+    """The customer's message this generation answers."""
+    from chat.models import Message
+
+    question = (
+        Message.objects.filter(
+            conversation_id=generation.conversation_id,
+            role=Message.Role.USER,
+            id__lt=generation.message_id,
+        )
+        .order_by("-id")
+        .values_list("text", flat=True)
+        .first()
+    )
+    return question or ""
+
+
+def sources_miss(generation: Any, backend: Backend, messages: list[ChatMessage]) -> bool:
+    """A grounded answer whose sources, the model says, do not answer the question. The
+    check's probability and threshold are kept with the generation (admin, evaluation)."""
+    import logging
+
+    from chat.models import Generation
+
+    if not generation.context.get("check"):
+        return False
+    question = messages[-1]["content"] if messages else ""
+    check = sources_check(backend, messages, question, f"{generation.id}:check")
+    context = {**generation.context, "check_result": check.as_json()}
+    Generation.objects.filter(id=generation.id).update(context=context)
+    generation.context = context
+    logging.getLogger(__name__).info(
+        "generation %s source check %s", generation.id, check.as_json()
+    )
+    return check.declines

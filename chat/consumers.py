@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 
 from chat import services
 from chat.events import CLIENT_EVENTS, FrameError, field_int, field_str, message_created
-from chat.models import Conversation
+from chat.models import Conversation, Generation
 from chat.relay import StreamRelay
 from chat.selectors import conversation_access, generation_get
+from chat.tokens import job_token_read
 from webapp.db import db_async
 from webapp.errors import error_text
 
@@ -58,12 +59,25 @@ def origin_allowed(scope: dict[str, Any], conversation: Conversation) -> bool:
     return origin in settings.ALLOWED_ORIGINS or origin in conversation.site.origin_list()
 
 
+def same_origin(scope: dict[str, Any]) -> bool:
+    """A job's socket: this host or a configured origin (staff tools are not embedded)."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin-1").rstrip("/")
+    if not origin:
+        return True
+    host = headers.get(b"host", b"").decode("latin-1")
+    return urlsplit(origin).netloc == host or origin in settings.ALLOWED_ORIGINS
+
+
 def group_name(conversation_id: object) -> str:
     return f"{settings.REDIS_KEY_PREFIX}.conversation.{conversation_id}"
 
 
-class ConversationConsumer(AsyncWebsocketConsumer):
-    conversation: Conversation
+class SocketConsumer(AsyncWebsocketConsumer):
+    """What every socket of the product shares: frame limits and parsing, the error
+    frames, Redis loss, and relays of generation streams."""
+
+    client_events: tuple[str, ...] = ()
     relays: dict[str, asyncio.Task[None]]
     language: str
 
@@ -78,37 +92,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             self._relays_stop()
             await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
 
-    async def connect(self) -> None:
-        self.language = socket_language(self.scope)
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        conversation = await db_async(conversation_access)(
-            conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"],
-            token=(query.get("token") or [None])[0],
-            user=self.scope.get("user"),
-        )
-        if conversation is None:
-            await self.close(code=CLOSE_UNAUTHORIZED)
-            return
-        if not origin_allowed(self.scope, conversation):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.conversation = conversation
-        try:
-            await self.channel_layer.group_add(group_name(conversation.id), self.channel_name)
-        except RedisError as exc:
-            # Accept, then close with a code the client retries: never an HTTP error.
-            log.warning("socket refused for now, Redis unreachable: %s", exc)
-            await self.accept()
-            await self.close(code=CLOSE_UNAVAILABLE)
-            return
-        self.group = group_name(conversation.id)
-        await self.accept()
-
     async def disconnect(self, code: int) -> None:
         self._relays_stop()
-        if hasattr(self, "group"):
-            with contextlib.suppress(RedisError):
-                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     def _relays_stop(self) -> None:
         for task in self.relays.values():
@@ -143,11 +128,68 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             raise FrameError("invalid_json", _("Frames must be JSON objects.")) from exc
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise FrameError("invalid_event", _("Frames must be JSON objects with a 'type'."))
-        if event["type"] not in CLIENT_EVENTS:
+        if event["type"] not in self.client_events:
             raise FrameError(
                 "unknown_type", _("Unknown event type '%(type)s'.") % {"type": event["type"][:40]}
             )
         return event
+
+    async def on_ping(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
+
+    def _relay_start(self, generation_id: str, after_seq: int) -> None:
+        previous = self.relays.pop(generation_id, None)
+        if previous is not None:
+            previous.cancel()
+        relay = StreamRelay(generation_id, after_seq, self.send_json, self.language)
+        task = asyncio.create_task(relay.run())
+        task.add_done_callback(lambda t: self._relay_done(generation_id, t))
+        self.relays[generation_id] = task
+
+    def _relay_done(self, generation_id: str, task: asyncio.Task[None]) -> None:
+        if self.relays.get(generation_id) is task:
+            del self.relays[generation_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("relay of %s failed", generation_id, exc_info=task.exception())
+
+
+class ConversationConsumer(SocketConsumer):
+    """A visitor's (or staff member's) conversation: messages in, answers streamed out."""
+
+    client_events = CLIENT_EVENTS
+    conversation: Conversation
+
+    async def connect(self) -> None:
+        self.language = socket_language(self.scope)
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        conversation = await db_async(conversation_access)(
+            conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"],
+            token=(query.get("token") or [None])[0],
+            user=self.scope.get("user"),
+        )
+        if conversation is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if not origin_allowed(self.scope, conversation):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.conversation = conversation
+        try:
+            await self.channel_layer.group_add(group_name(conversation.id), self.channel_name)
+        except RedisError as exc:
+            # Accept, then close with a code the client retries: never an HTTP error.
+            log.warning("socket refused for now, Redis unreachable: %s", exc)
+            await self.accept()
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        self.group = group_name(conversation.id)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if hasattr(self, "group"):
+            with contextlib.suppress(RedisError):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def on_user_message(self, event: dict[str, Any]) -> None:
         text = field_str(event, "text")
@@ -187,9 +229,6 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def on_typing(self, event: dict[str, Any]) -> None:
         return None  # agents see typing once handoff exists; accepted and ignored until then
 
-    async def on_ping(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "pong"})
-
     async def _generation(self, generation_id: str) -> Any:
         generation = await db_async(generation_get)(
             conversation=self.conversation, generation_id=generation_id
@@ -197,21 +236,6 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if generation is None:
             raise FrameError("not_found", _("No such generation in this conversation."))
         return generation
-
-    def _relay_start(self, generation_id: str, after_seq: int) -> None:
-        previous = self.relays.pop(generation_id, None)
-        if previous is not None:
-            previous.cancel()
-        relay = StreamRelay(generation_id, after_seq, self.send_json, self.language)
-        task = asyncio.create_task(relay.run())
-        task.add_done_callback(lambda t: self._relay_done(generation_id, t))
-        self.relays[generation_id] = task
-
-    def _relay_done(self, generation_id: str, task: asyncio.Task[None]) -> None:
-        if self.relays.get(generation_id) is task:
-            del self.relays[generation_id]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("relay of %s failed", generation_id, exc_info=task.exception())
 
     # Group events (channel layer) -------------------------------------------------------
 
@@ -222,3 +246,35 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         generation_id = event["message"].get("generation_id")
         if generation_id and generation_id not in self.relays:
             self._relay_start(generation_id, 0)
+
+
+class JobConsumer(SocketConsumer):
+    """The socket of one job (a summary): opened with the signed token of its ws_url,
+    it replays the job from the start, then follows the live tail; no frame needed.
+    Accepts `cancel` (Stop), `resume {after_seq}` and `ping`."""
+
+    client_events = ("cancel", "resume", "ping")
+    generation_id: str
+
+    async def connect(self) -> None:
+        self.language = socket_language(self.scope)
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        wanted = self.scope["url_route"]["kwargs"]["generation_id"]
+        token = (query.get("token") or [""])[0]
+        if job_token_read(token) != wanted:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if not same_origin(self.scope):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.generation_id = str(wanted)
+        await self.accept()
+        self._relay_start(self.generation_id, 0)
+
+    async def on_cancel(self, event: dict[str, Any]) -> None:
+        generation = await db_async(Generation.objects.filter(id=self.generation_id).first)()
+        if generation is not None:
+            await db_async(services.generation_cancel)(generation=generation)
+
+    async def on_resume(self, event: dict[str, Any]) -> None:
+        self._relay_start(self.generation_id, field_int(event, "after_seq", default=0))

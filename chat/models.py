@@ -77,17 +77,23 @@ class Message(models.Model):
 
 
 class Generation(models.Model):
-    """One run of the model that writes one assistant message, with its timings."""
+    """One run of the model that writes one target, with its timings: an assistant message
+    (kind "chat"), a summary, later a translation. What a kind does with its prompt and its
+    final text is registered in chat.kinds; the runner, relay, cancel and reaper are shared."""
 
     Status = AnswerStatus
 
     FINAL = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=32, default="chat", db_index=True)
+    # A chat answer's conversation and message; a job (a summary) has its own target row.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="generations"
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="generations"
     )
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="generation")
+    message = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="generation"
+    )
     status = models.CharField(
         max_length=16, choices=AnswerStatus.choices, default=AnswerStatus.QUEUED, db_index=True
     )
@@ -102,6 +108,9 @@ class Generation(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     dropped_messages = models.PositiveIntegerField(default=0)
+    # Work in steps (a long summary's map step): steps done of total; 0 of 0 for one step.
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
     # What retrieval found for the prompt: {"route", "sources": [...]} (see knowledge.search).
     context = models.JSONField(default=dict, blank=True)
     # What the client is told is the fixed text of error_code (webapp.errors); the detail

@@ -14,6 +14,7 @@ from django.utils import timezone, translation
 from redis.exceptions import RedisError
 
 from chat import streams
+from chat.kinds import kind_get
 from chat.models import Generation
 from chat.selectors import generation_queue_position
 from chat.services import generation_reap
@@ -76,14 +77,15 @@ class StreamRelay:
                 with translation.override(self.language):
                     event = streams.stream_event(self.generation_id, entry_id, fields)
                 await self.send(dict(event))
-                if event["type"] != "generation.delta":
+                if event["type"] not in ("generation.delta", "generation.progress"):
                     return
 
     async def _replay_settled(self) -> bool:
-        """Send the stored answer of a settled generation, once; False if not settled."""
+        """Send the stored outcome of a settled generation, once; False if not settled."""
         generation, _, _ = await db_async(_generation_state)(self.generation_id)
         if generation is None or generation.status not in Generation.FINAL:
             return False
+        result = await db_async(kind_get(generation.kind).result)(generation)
         if generation.status == Generation.Status.FAILED:
             code = generation.error_code or "failed"
             with translation.override(self.language):
@@ -95,7 +97,7 @@ class StreamRelay:
                     "seq": 0,
                     "code": code,
                     "detail": detail,
-                    "text": generation.message.text,
+                    "text": result.text,
                 }
             )
         else:
@@ -109,9 +111,10 @@ class StreamRelay:
                         "prompt_tokens": generation.prompt_tokens,
                         "completion_tokens": generation.completion_tokens,
                     },
-                    "route": generation.message.route,
-                    "sources": generation.message.sources,
-                    "text": generation.message.text,
+                    "route": result.route,
+                    "sources": result.sources,
+                    "text": result.text,
+                    **result.extra,
                 }
             )
         return True

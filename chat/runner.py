@@ -19,15 +19,9 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from chat import streams
-from chat.answers import (
-    answer_declines,
-    no_answer_text,
-    sources_block,
-    sources_check,
-    sources_cited,
-)
 from chat.engine import engine_backend
-from chat.models import Generation, Message
+from chat.kinds import Outcome, kind_get
+from chat.models import Generation
 from chat.services import generation_finish
 from inference.base import (
     Backend,
@@ -38,7 +32,6 @@ from inference.base import (
     Usage,
 )
 from inference.coalesce import Coalescer
-from inference.prompt import prompt_fit
 from webapp import metrics
 
 log = logging.getLogger(__name__)
@@ -59,44 +52,28 @@ def generation_claim(generation_id: uuid.UUID | str) -> Generation | None:
     )
     if not claimed:
         return None
-    generation = Generation.objects.select_related("message", "conversation").get(id=generation_id)
-    Message.objects.filter(id=generation.message_id).update(status=Message.Status.STREAMING)
+    generation = Generation.objects.select_related("message", "conversation__site").get(
+        id=generation_id
+    )
+    kind_get(generation.kind).store(generation, Generation.Status.STREAMING, None)
     return generation
 
 
 def prompt_build(generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
-    """The site's system prompt (with the numbered sources of a grounded answer) and the
-    newest whole turns that fit the context budget."""
-    from knowledge.models import PromptTemplate
-    from knowledge.prompts import grounded_render, prompt_active_text
-
-    site = generation.conversation.site
-    system = prompt_active_text(site=site, kind=PromptTemplate.Kind.SYSTEM)
-    sources = generation.context.get("sources") or []
-    if generation.context.get("route") == "grounded" and sources:
-        grounded = prompt_active_text(site=site, kind=PromptTemplate.Kind.GROUNDED)
-        system = f"{system}\n\n{grounded_render(grounded, sources_block(sources))}"
-    history: list[ChatMessage] = [
-        {"role": m.role, "content": m.text}  # type: ignore[typeddict-item]
-        for m in generation.conversation.messages.filter(id__lt=generation.message_id)
-        .exclude(text="")
-        .order_by("created_at", "id")
-    ]
-    budget = settings.GENERATION_CONTEXT_TOKENS - settings.GENERATION_MAX_TOKENS - 64
-    return prompt_fit(
-        system=system, history=history, budget=budget, count_tokens=backend.count_tokens
-    )
+    """The generation's prompt, as its kind builds it, and how many turns did not fit."""
+    return kind_get(generation.kind).prompt(generation, backend)
 
 
 @dataclass
 class Heartbeat:
-    """Tells the reaper this worker is alive, also while a long prompt is evaluated."""
+    """Tells the reaper this worker is alive, also while a long prompt is evaluated: calls
+    `beat` (an UPDATE of a heartbeat column) every GENERATION_HEARTBEAT_SECONDS."""
 
-    generation_id: uuid.UUID
+    beat: Callable[[], object]
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> "Heartbeat":
-        threading.Thread(target=self._beat, daemon=True, name="generation-heartbeat").start()
+        threading.Thread(target=self._beat, daemon=True, name="heartbeat").start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -105,20 +82,32 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self.stop.wait(settings.GENERATION_HEARTBEAT_SECONDS):
-                Generation.objects.filter(
-                    id=self.generation_id, status=Generation.Status.STREAMING
-                ).update(heartbeat_at=timezone.now())
+                self.beat()
         finally:
             connection.close()  # this thread's own connection
 
 
+def generation_heartbeat(generation_id: uuid.UUID) -> Heartbeat:
+    return Heartbeat(
+        lambda: Generation.objects.filter(
+            id=generation_id, status=Generation.Status.STREAMING
+        ).update(heartbeat_at=timezone.now())
+    )
+
+
 def generation_execute(generation_id: uuid.UUID | str) -> None:
-    """Run one generation end to end. Raises RetryLater when the backend asks for it."""
+    """Run one generation end to end. Raises RetryLater when the backend asks for it.
+
+    A kind that works in steps (a long summary's map) is not ready until its steps are
+    done: its task only sees to them and returns, and the last step sends it again."""
+    waiting = Generation.objects.filter(id=generation_id, status=Generation.Status.QUEUED).first()
+    if waiting is not None and not kind_get(waiting.kind).ready(waiting):
+        return
     generation = generation_claim(generation_id)
     if generation is None:
         log.info("generation %s already claimed or settled", generation_id)
         return
-    with Heartbeat(generation.id):
+    with generation_heartbeat(generation.id):
         _generation_stream(generation)
 
 
@@ -136,19 +125,21 @@ class StreamResult:
 
 def _generation_stream(generation: Generation) -> None:
     started = time.monotonic()
+    kind = kind_get(generation.kind)
     stream = streams.StreamWriter(generation.id)
     try:
         backend = engine_backend()
-        messages, dropped = prompt_build(generation, backend)
+        messages, dropped = kind.prompt(generation, backend)
     except BackendError as exc:
         _settle_failed(generation, stream, "", exc.code, str(exc))
         return
     result = StreamResult()
     try:
-        if _sources_miss(generation, backend, messages):
-            _settle_no_answer(generation, stream)
+        if ready := kind.before(generation, backend, messages):
+            stream.delta(ready.text)  # nothing streamed yet: the text streams as an answer
+            _settle_outcome(generation, stream, ready, replace=False)
             return
-        _relay_deltas(generation, backend, messages, result, stream)
+        _relay_deltas(generation, backend, messages, kind.params(generation), result, stream)
     except RetryableBackendError as exc:
         if not result.parts and Generation.objects.filter(
             id=generation.id, status=Generation.Status.STREAMING
@@ -171,67 +162,46 @@ def _generation_stream(generation: Generation) -> None:
     _settle_done(generation, result, stream, dropped, started)
 
 
-def _sources_miss(generation: Generation, backend: Backend, messages: list[ChatMessage]) -> bool:
-    """A grounded answer whose sources, the model says, do not answer the question. The
-    check's probability and threshold are kept with the generation (admin, evaluation)."""
-    if not generation.context.get("check"):
-        return False
-    question = messages[-1]["content"] if messages else ""
-    check = sources_check(backend, messages, question, f"{generation.id}:check")
-    context = {**generation.context, "check_result": check.as_json()}
-    Generation.objects.filter(id=generation.id).update(context=context)
-    generation.context = context
-    log.info("generation %s source check %s", generation.id, check.as_json())
-    return check.declines
-
-
-def _settle_no_answer(generation: Generation, stream: streams.StreamWriter) -> None:
-    """Answer with the honest no-answer reply, as if retrieval had found nothing."""
-    text = no_answer_text(_question(generation))
-    stream.delta(text)
-    if generation_finish(
+def _settle_outcome(
+    generation: Generation,
+    stream: streams.StreamWriter,
+    outcome: Outcome,
+    from_status: str = Generation.Status.STREAMING,
+    replace: bool = True,
+) -> bool:
+    """Settle done with a text that needed no (more) model: a chat answer whose sources do
+    not answer, a kind's fallback after the model failed. `replace`: the final event
+    carries the text, which replaces whatever streamed."""
+    if not generation_finish(
         generation=generation,
         status=Generation.Status.DONE,
-        text=text,
-        sources=[],
-        route="no_answer",
-        first_token_at=timezone.now(),
+        from_status=from_status,
+        outcome=outcome,
+        first_token_at=generation.first_token_at or timezone.now(),
     ):
-        _stream_final(
-            generation, lambda: stream.done(Generation.Status.DONE, {}, route="no_answer")
-        )
-        metrics.generation_observe(status=Generation.Status.DONE)
-    else:
         log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
-
-
-def _question(generation: Generation) -> str:
-    """The customer's message this generation answers."""
-    question = (
-        Message.objects.filter(
-            conversation_id=generation.conversation_id,
-            role=Message.Role.USER,
-            id__lt=generation.message_id,
-        )
-        .order_by("-id")
-        .values_list("text", flat=True)
-        .first()
-    )
-    return question or ""
+        return False
+    _stream_final(
+        generation,
+        lambda: stream.done(
+            Generation.Status.DONE, {}, outcome.route, outcome.sources,
+            text=outcome.text if replace else None, extra=outcome.extra,
+        ),
+    )  # fmt: skip
+    metrics.generation_observe(status=Generation.Status.DONE)
+    return True
 
 
 def _relay_deltas(
     generation: Generation,
     backend: Backend,
     messages: list[ChatMessage],
+    params: GenerationParams,
     result: StreamResult,
     stream: streams.StreamWriter,
 ) -> None:
     """Stream from the backend into the generation's Redis Stream, coalesced, until the
     end or a cancel (checked every CANCEL_CHECK_SECONDS, then the backend is aborted)."""
-    params = GenerationParams(
-        max_tokens=settings.GENERATION_MAX_TOKENS, temperature=settings.GENERATION_TEMPERATURE
-    )
     coalescer = Coalescer(settings.COALESCE_MS, settings.COALESCE_TOKENS)
     request_id = str(generation.id)
     next_cancel_check = 0.0
@@ -270,29 +240,26 @@ def _settle_done(
         "prompt_tokens": result.usage.prompt_tokens if result.usage else 0,
         "completion_tokens": result.usage.completion_tokens if result.usage else 0,
     }
-    sources = sources_cited(result.text, generation.context.get("sources") or [])
-    route, text = generation.context.get("route") or "", result.text
-    replaced = None  # the final text, when it is not what was streamed
-    if route == "grounded" and result.status == Generation.Status.DONE and answer_declines(text):
-        # The model said the sources do not answer: the outcome is the no-answer reply.
-        route, sources = "no_answer", []
-        text = replaced = no_answer_text(_question(generation))
+    outcome = kind_get(generation.kind).outcome(generation, result.text, result.status)
     if not generation_finish(
         generation=generation,
         status=result.status,
-        text=text,
+        outcome=outcome,
         first_token_at=result.first_token_at,
-        sources=sources,
-        route=route,
         dropped_messages=dropped,
         prompt_tokens=usage["prompt_tokens"],
         completion_tokens=usage["completion_tokens"],
     ):
         log.warning("generation %s was settled elsewhere (reaped?)", generation.id)
         return
+    replaced = outcome.text if outcome.replaced else None
     _stream_final(
-        generation, lambda: stream.done(result.status, usage, route, sources, text=replaced)
-    )
+        generation,
+        lambda: stream.done(
+            result.status, usage, outcome.route, outcome.sources, text=replaced,
+            extra=outcome.extra,
+        ),
+    )  # fmt: skip
     metrics.generation_observe(
         status=result.status,
         queued_at=generation.queued_at,
@@ -324,7 +291,15 @@ def _settle_failed(
     from_status: str = Generation.Status.STREAMING,
 ) -> None:
     """Settle as failed with the text written so far; `detail` (the exception's text) is
-    for staff only: clients get the code's fixed text (webapp.errors)."""
+    for staff only: clients get the code's fixed text (webapp.errors). A kind with a
+    fallback (a summary's extractive one) settles done with it instead."""
+    fallback = kind_get(generation.kind).fallback(generation, code)
+    if fallback is not None:
+        log.warning(
+            "generation %s: %s (%s); settled with the fallback", generation.id, code, detail
+        )
+        if _settle_outcome(generation, stream, fallback, from_status=from_status):
+            return
     if generation_finish(
         generation=generation,
         status=Generation.Status.FAILED,
@@ -345,3 +320,25 @@ def _stream_final(generation: Generation, write: Callable[[], int]) -> None:
         write()
     except (streams.StreamLost, RedisError) as exc:
         log.warning("final event of generation %s not streamed: %s", generation.id, exc)
+
+
+def text_generate(
+    backend: Backend,
+    messages: list[ChatMessage],
+    params: GenerationParams,
+    request_id: str,
+    cancelled: Callable[[], bool],
+) -> str | None:
+    """The whole text of one model call that is not streamed to anyone (a step of a job);
+    None when `cancelled()` turned true meanwhile (checked every CANCEL_CHECK_SECONDS)."""
+    parts: list[str] = []
+    next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+    with contextlib.closing(backend.stream(messages, params, request_id)) as deltas:
+        for delta in deltas:
+            parts.append(delta.text)
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+                if cancelled():
+                    backend.abort(request_id)
+                    return None
+    return "".join(parts)

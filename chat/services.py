@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from chat import streams
 from chat.answers import AnswerPlan, answer_plan
+from chat.kinds import Outcome, kind_get
 from chat.models import Conversation, Generation, Message
 from chat.selectors import generation_active
 from sites.models import Site
@@ -131,10 +132,11 @@ def _message_posted_before(conversation: Conversation, client_id: str) -> Posted
     return PostedMessage(user_message, assistant, assistant.generation, created=False)
 
 
-def generation_schedule(generation_id: uuid.UUID) -> None:
+def generation_schedule(generation_id: uuid.UUID | str, kind: str = "chat") -> None:
+    """Send the generation's task to its kind's queue."""
     from chat.tasks import generation_run
 
-    generation_run.apply_async(args=(str(generation_id),), queue=settings.CHAT_QUEUE)
+    generation_run.apply_async(args=(str(generation_id),), queue=kind_get(kind).queue())
 
 
 def generation_requeue() -> int:
@@ -146,7 +148,7 @@ def generation_requeue() -> int:
     cutoff = now - timedelta(seconds=settings.GENERATION_REQUEUE_SECONDS)
     waiting = Generation.objects.filter(status=Generation.Status.QUEUED, sent_at__lt=cutoff)
     sent = 0
-    for generation_id, sent_at in waiting.values_list("id", "sent_at")[:500]:
+    for generation_id, sent_at, kind in waiting.values_list("id", "sent_at", "kind")[:500]:
         # Whoever moves sent_at on sends the task: two reapers never send it twice.
         mine = Generation.objects.filter(
             id=generation_id, status=Generation.Status.QUEUED, sent_at=sent_at
@@ -154,7 +156,7 @@ def generation_requeue() -> int:
         if not mine:
             continue
         try:
-            generation_schedule(generation_id)
+            generation_schedule(generation_id, kind)
         except Exception:
             Generation.objects.filter(id=generation_id, sent_at=now).update(sent_at=sent_at)
             raise
@@ -181,16 +183,17 @@ def generation_finish(
     status: str,
     from_status: str = Generation.Status.STREAMING,
     text: str | None = None,
-    sources: list[dict[str, Any]] | None = None,
-    route: str | None = None,
+    outcome: Outcome | None = None,
     error_code: str = "",
     error_detail: str = "",
     **fields: Any,
 ) -> bool:
-    """Settle a generation and its message once; False if someone else settled it first.
-
-    `route` changes the message's route (a grounded answer the sources turned out not to
-    support is settled as a no-answer)."""
+    """Settle a generation and write its target once; False if someone else settled it
+    first. `outcome` is what the target stores (its kind decides how); `text` alone is a
+    partial text (a failure keeps what was written); neither leaves the target's text."""
+    kind = kind_get(generation.kind)
+    if outcome is None and text is not None:
+        outcome = kind.partial(generation, text)
     now = timezone.now()
     with transaction.atomic():
         settled = Generation.objects.filter(id=generation.id, status=from_status).update(
@@ -202,14 +205,7 @@ def generation_finish(
         )
         if not settled:
             return False
-        message_fields: dict[str, Any] = {"status": status}
-        if text is not None:
-            message_fields["text"] = text
-        if sources is not None:
-            message_fields["sources"] = sources
-        if route is not None:
-            message_fields["route"] = route
-        Message.objects.filter(id=generation.message_id).update(**message_fields)
+        kind.store(generation, status, outcome)
     return True
 
 

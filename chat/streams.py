@@ -38,6 +38,15 @@ class DoneEvent(TypedDict, total=False):
     sources: list[dict[str, Any]]  # what the answer cites
     text: str  # the final text: when replayed from the database, or when it replaced the
     # streamed one (a grounded answer that declined is settled as the no-answer reply)
+    method: str  # a summary's: "model" or "extractive" (chat.kinds.Outcome.extra)
+
+
+class ProgressEvent(TypedDict):
+    type: Literal["generation.progress"]
+    generation_id: str
+    seq: int
+    done: int  # steps done
+    total: int  # of this many
 
 
 class ErrorEvent(TypedDict):
@@ -48,7 +57,7 @@ class ErrorEvent(TypedDict):
     detail: str
 
 
-StreamEvent = DeltaEvent | DoneEvent | ErrorEvent
+StreamEvent = DeltaEvent | DoneEvent | ProgressEvent | ErrorEvent
 
 
 def stream_key(generation_id: object) -> str:
@@ -97,11 +106,26 @@ class StreamWriter:
         route: str = "",
         sources: list[dict[str, Any]] | None = None,
         text: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> int:
-        return self._append(_done_fields(status, usage, route, sources, text))
+        fields = _done_fields(status, usage, route, sources, text)
+        if extra:
+            fields["extra"] = json.dumps(extra, ensure_ascii=False)
+        return self._append(fields)
 
     def error(self, code: str) -> int:
         return self._append({"kind": "error", "code": code})
+
+
+def stream_progress(generation_id: object, done: int, total: int) -> int | None:
+    """Append `generation.progress` for a job in steps; from any worker running a step, so
+    it never fails the step: progress is kept in the database too."""
+    try:
+        return stream_append(
+            generation_id, {"kind": "progress", "done": str(done), "total": str(total)}
+        )
+    except Exception:  # Redis away: the reader polls the row
+        return None
 
 
 def _done_fields(
@@ -152,7 +176,17 @@ def stream_event(generation_id: str, entry_id: str, fields: dict[str, Any]) -> S
         }
         if "text" in fields:
             done["text"] = fields["text"]
+        for name, value in json.loads(fields.get("extra") or "{}").items():
+            done[name] = value  # type: ignore[literal-required]
         return done
+    if kind == "progress":
+        return {
+            "type": "generation.progress",
+            "generation_id": generation_id,
+            "seq": seq,
+            "done": int(fields["done"]),
+            "total": int(fields["total"]),
+        }
     code = fields.get("code", "failed")
     return {
         "type": "generation.error",

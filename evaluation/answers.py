@@ -127,7 +127,8 @@ def answer_run(site: Site, query: str) -> tuple[Message, Generation]:
     posted = message_post(conversation=conversation, text=query)
     generation_execute(posted.generation.id)  # a no-op when the plan settled it already
     generation = Generation.objects.select_related("message").get(id=posted.generation.id)
-    return generation.message, generation
+    message = Message.objects.get(generation=generation)
+    return message, generation
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,12 @@ os.environ.setdefault("GENERATION_MAX_TOKENS", "300")
 # The 135M test model cannot judge its sources; the check runs with the default model in
 # tests/chat/test_answer_check.py.
 os.environ.setdefault("KNOWLEDGE_ANSWER_CHECK", "false")
+# Summaries: small chunks, so that a page of text takes the map-reduce path, and short
+# outputs for the 135M model.
+os.environ.setdefault("SUMMARY_CHUNK_TOKENS", "300")
+os.environ.setdefault("SUMMARY_STEP_MAX_TOKENS", "40")
+os.environ.setdefault("SUMMARY_MAX_TOKENS", "80")
+os.environ.setdefault("SUMMARY_STEP_STALE_SECONDS", "3")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")  # lets the run drop its test database
 
 from webapp import settings as product  # noqa: E402

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "sites",
     "chat",
     "knowledge",
+    "summarize",
     "evaluation",
 ]
 
@@ -184,6 +185,19 @@ GENERATION_STALE_SECONDS = env_float("GENERATION_STALE_SECONDS", 20.0)
 # A queued generation still unclaimed this long after its task was sent is sent again (the
 # broker may have lost it in a restart); the claim is conditional, so duplicates are harmless.
 GENERATION_REQUEUE_SECONDS = env_float("GENERATION_REQUEUE_SECONDS", 60.0)
+
+# --- Summaries ---------------------------------------------------------------------------
+# A text or file over this size is refused with 413 (the request body limit follows it).
+SUMMARY_MAX_BYTES = env_int("SUMMARY_MAX_BYTES", 20 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, SUMMARY_MAX_BYTES + 65_536)
+# An input of more tokens than this is summarized in chunks of about this size (map), then
+# the partial summaries together (reduce); it must leave room in n_ctx for the reply.
+SUMMARY_CHUNK_TOKENS = env_int("SUMMARY_CHUNK_TOKENS", 2800)
+SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 320)  # of the summary
+SUMMARY_STEP_MAX_TOKENS = env_int("SUMMARY_STEP_MAX_TOKENS", 200)  # of each chunk's summary
+# A map step whose worker stopped beating this long is sent again (its result is stored
+# when it finishes, so a restarted worker redoes only the steps that were not done).
+SUMMARY_STEP_STALE_SECONDS = env_float("SUMMARY_STEP_STALE_SECONDS", 60.0)
 
 # --- Knowledge ---------------------------------------------------------------------------
 # Routing thresholds (README: Knowledge); a site may override the first two in the admin.

@@ -75,6 +75,7 @@ def test_a_stream_lost_mid_answer_fails_it_with_the_whole_partial_text(monkeypat
     monkeypatch.setattr(streams.StreamWriter, "delta", delta_then_restart)
     generation_execute(generation.id)
     generation.refresh_from_db()
+    assert generation.message is not None
     generation.message.refresh_from_db()
     assert generation.status == Generation.Status.FAILED
     assert generation.error_code == "stream_lost"

@@ -60,6 +60,7 @@ def test_a_generation_runs_in_the_worker_and_is_written_once():
     generation = message_post(conversation=ConversationFactory.create(), text="Say hi.").generation
     generation_execute(generation.id)
     generation.refresh_from_db()
+    assert generation.message is not None
     generation.message.refresh_from_db()
     assert generation.status == Generation.Status.DONE
     assert generation.message.text and generation.message.text == streams.stream_text(generation.id)

@@ -68,6 +68,7 @@ def test_a_generation_is_claimed_once():
     assert generation_claim(generation.id) is None  # a redelivered task does nothing
     generation.refresh_from_db()
     assert generation.status == Generation.Status.STREAMING
+    assert generation.message is not None
     assert generation.message.status == Message.Status.STREAMING
 
 
@@ -76,6 +77,7 @@ def test_a_generation_is_settled_once():
     generation_claim(generation.id)
     assert generation_finish(generation=generation, status="done", text="Answer.")
     assert not generation_finish(generation=generation, status="failed", text="other")
+    assert generation.message is not None
     generation.message.refresh_from_db()
     assert (generation.message.status, generation.message.text) == ("done", "Answer.")
 
@@ -103,6 +105,7 @@ def test_the_reaper_fails_a_silent_worker_and_keeps_the_streamed_text():
     )
     assert generation_reap() == 1
     generation.refresh_from_db()
+    assert generation.message is not None
     generation.message.refresh_from_db()
     assert generation.status == Generation.Status.FAILED
     assert generation.error_code == "worker_lost"

@@ -1,0 +1,167 @@
+"""JSON API of summaries, for staff sessions and server-to-server site keys (Bearer)."""
+
+import json
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from chat.models import Conversation
+from chat.tokens import job_ws_path
+from sites.access import request_is_staff, request_site
+from summarize.models import Summary
+from summarize.selectors import summary_get
+from summarize.services import (
+    SummaryInputError,
+    conversation_summarize,
+    summary_cancel,
+    summary_create,
+    summary_from_file,
+    summary_options_clean,
+)
+from webapp.http import bearer_token, json_error
+
+
+def summary_json(summary: Summary, *, with_socket: bool = False) -> dict[str, Any]:
+    generation = summary.generation
+    data: dict[str, Any] = {
+        "id": str(summary.id),
+        "status": summary.status,
+        "summary": summary.text,
+        "method": summary.method,
+        "kind": summary.kind,
+        "length": summary.length,
+        "language": summary.language,
+        "title": summary.title,
+        "created_at": summary.created_at.isoformat(),
+        "progress": {
+            "done": generation.progress_done if generation else 0,
+            "total": generation.progress_total if generation else 0,
+        },
+    }
+    if with_socket and generation is not None:
+        data["generation_id"] = str(generation.id)
+        data["ws_url"] = job_ws_path(generation.id)
+    return data
+
+
+def _session_csrf_ok(request: HttpRequest) -> bool:
+    """A staff session must send Django's CSRF token; a Bearer key needs none."""
+    if bearer_token(request):
+        return True
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    reason = CsrfViewMiddleware(lambda r: None).process_view(request, lambda r: None, (), {})  # type: ignore[arg-type,return-value]
+    return reason is None
+
+
+def _accepted(summary: Summary) -> JsonResponse:
+    return JsonResponse(
+        summary_json(summary, with_socket=True),
+        status=202,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+@csrf_exempt
+@require_POST
+def summary_create_api(request: HttpRequest) -> JsonResponse:
+    """POST /api/v1/summaries: JSON {"text", "length"?, "language"?, "kind"?, "structured"?,
+    "method"?} or multipart with `file` -> 202 {"id", "status", "ws_url", ...}."""
+    try:
+        site = request_site(request, request.GET.get("site", ""), "summarize")
+        if isinstance(site, JsonResponse):
+            return site
+        if not _session_csrf_ok(request):
+            return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
+        owner = request.user
+        if request.content_type == "multipart/form-data":
+            upload = request.FILES.get("file")
+            options = summary_options_clean(**_fields(request.POST))
+            if upload is None:
+                pasted = request.POST.get("text", "")
+                return _accepted(summary_create(site=site, text=pasted, owner=owner, **options))
+            data = upload.read()
+            summary = summary_from_file(
+                site=site, name=upload.name or "upload", data=data,
+                content_type=upload.content_type or "", owner=owner, **options,
+            )  # fmt: skip
+            return _accepted(summary)
+        try:
+            body: Any = json.loads(request.body or b"{}")
+        except ValueError:
+            return json_error(400, "invalid_json", "The body must be a JSON object.")
+        if not isinstance(body, dict):
+            return json_error(400, "invalid_json", "The body must be a JSON object.")
+        options = summary_options_clean(**_fields(body))
+        text = body.get("text")
+        if not isinstance(text, str):
+            return json_error(400, "invalid_field", "'text' must be a string.")
+        return _accepted(summary_create(site=site, text=text, owner=owner, **options))
+    except RequestDataTooBig:
+        from django.conf import settings
+
+        limit = settings.SUMMARY_MAX_BYTES
+        return json_error(413, "body_too_large", f"The body is limited to {limit} bytes.")
+    except SummaryInputError as exc:
+        return json_error(exc.status, exc.code, exc.detail)
+
+
+def _fields(source: Any) -> dict[str, Any]:
+    names = ("length", "language", "kind", "method", "structured")
+    return {name: source.get(name) for name in names}
+
+
+@require_GET
+def summary_detail_api(request: HttpRequest, summary_id: str) -> JsonResponse:
+    """GET /api/v1/summaries/<id> -> {"id", "status", "summary", "method", "progress"}."""
+    site = request_site(request, "", "read summaries")
+    if isinstance(site, JsonResponse):
+        return site
+    summary = summary_get(summary_id=summary_id, site=None if request_is_staff(request) else site)
+    if summary is None:
+        return json_error(404, "not_found", "No such summary.")
+    return JsonResponse(
+        summary_json(summary, with_socket=True), json_dumps_params={"ensure_ascii": False}
+    )
+
+
+@csrf_exempt
+@require_POST
+def summary_cancel_api(request: HttpRequest, summary_id: str) -> JsonResponse:
+    """POST /api/v1/summaries/<id>/cancel: Stop (a queued or streaming summary)."""
+    site = request_site(request, "", "stop summaries")
+    if isinstance(site, JsonResponse):
+        return site
+    if not _session_csrf_ok(request):
+        return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
+    summary = summary_get(summary_id=summary_id, site=None if request_is_staff(request) else site)
+    if summary is None:
+        return json_error(404, "not_found", "No such summary.")
+    summary_cancel(summary=summary)
+    summary.refresh_from_db()
+    return JsonResponse(summary_json(summary), status=202)
+
+
+@csrf_exempt
+@require_POST
+def conversation_summary_api(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """POST /api/v1/conversations/<id>/summary -> 202, the shape of POST /summaries."""
+    site = request_site(request, "", "summarize conversations")
+    if isinstance(site, JsonResponse):
+        return site
+    if not _session_csrf_ok(request):
+        return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
+    conversations = Conversation.objects.select_related("site")
+    if not request_is_staff(request):
+        conversations = conversations.filter(site=site)
+    conversation = conversations.filter(id=conversation_id).first()
+    if conversation is None:
+        return json_error(404, "not_found", "No such conversation.")
+    try:
+        summary = conversation_summarize(conversation=conversation, owner=request.user)
+    except SummaryInputError as exc:
+        return json_error(exc.status, exc.code, exc.detail)
+    return _accepted(summary)

@@ -1,0 +1,120 @@
+// The summarize page: POST the form to the API, then follow the job's socket (it replays
+// from the start, then the live tail) until generation.done or generation.error.
+(function () {
+  "use strict";
+  const root = document.getElementById("summarize");
+  if (!root) return;
+  const form = document.getElementById("summary-form");
+  const out = document.getElementById("summary");
+  const state = document.getElementById("state");
+  const progress = document.getElementById("progress");
+  const methodNote = document.getElementById("method-note");
+  const stop = document.getElementById("stop");
+  const copy = document.getElementById("copy");
+  const download = document.getElementById("download");
+  const button = document.getElementById("summarize-button");
+  const csrf = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRFToken": "([^"]+)"/);
+  let socket = null;
+  let job = null;
+  let lastSeq = 0;
+  let finished = false;
+
+  function setState(text) { state.textContent = text; }
+  function busy(on) {
+    button.disabled = on;
+    stop.hidden = !on;
+    out.classList.toggle("streaming", on);
+    copy.disabled = download.disabled = on || !out.textContent;
+  }
+
+  function follow(current) {
+    job = current;
+    lastSeq = 0;
+    finished = false;
+    out.textContent = "";
+    methodNote.textContent = "";
+    if (current.status === "done" || current.status === "failed" || current.status === "cancelled") {
+      out.textContent = current.summary || "";
+      finish(current.status, current.method);
+      return;
+    }
+    busy(true);
+    setState(current.status === "queued" ? "Waiting for a worker…" : "Summarizing…");
+    connect();
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + job.ws_url);
+    socket.onopen = function () { if (lastSeq) socket.send(JSON.stringify({ type: "resume", after_seq: lastSeq })); };
+    socket.onmessage = function (e) { handle(JSON.parse(e.data)); };
+    socket.onclose = function () {
+      if (!finished) { setState("Connection lost; reconnecting…"); setTimeout(connect, 1500); }
+    };
+  }
+
+  function handle(event) {
+    if (event.seq && event.seq <= lastSeq) return; // replayed twice: shown once
+    if (event.seq) lastSeq = event.seq;
+    if (event.type === "generation.queued") {
+      setState(event.position ? "Waiting: " + event.position + " ahead…" : "Waiting for a worker…");
+    } else if (event.type === "generation.progress") {
+      progress.hidden = false;
+      progress.max = event.total;
+      progress.value = event.done;
+      setState("Summarizing: " + event.done + " of " + event.total + " parts done…");
+    } else if (event.type === "generation.delta") {
+      setState("Summarizing…");
+      out.textContent += event.text;
+    } else if (event.type === "generation.done") {
+      if (typeof event.text === "string") out.textContent = event.text;
+      finish(event.status, event.method);
+    } else if (event.type === "generation.error") {
+      if (typeof event.text === "string" && event.text) out.textContent = event.text;
+      finish("failed", "", event.detail);
+    }
+  }
+
+  function finish(status, method, detail) {
+    finished = true;
+    if (socket) socket.close();
+    busy(false);
+    const labels = { done: "Done.", cancelled: "Stopped.", failed: detail || "The summary failed." };
+    setState(labels[status] || status);
+    if (method) methodNote.textContent = method === "extractive" ? "Made by the extractive summarizer (key sentences)." : "Written by the model.";
+  }
+
+  form.addEventListener("submit", async function (e) {
+    e.preventDefault();
+    const data = new FormData(form);
+    const file = document.getElementById("file").files[0];
+    if (!file) data.delete("file");
+    if (!file && !String(data.get("text") || "").trim()) { setState("Paste a text or choose a file."); return; }
+    busy(true);
+    setState("Sending…");
+    let response;
+    try {
+      response = await fetch(root.dataset.api, { method: "POST", body: data, headers: { "X-CSRFToken": csrf ? csrf[1] : "" }, credentials: "same-origin" });
+    } catch (err) { busy(false); setState("The server could not be reached."); return; }
+    const body = await response.json().catch(function () { return {}; });
+    if (!response.ok) { busy(false); setState((body.error && body.error.detail) || "The summary could not be started."); return; }
+    history.replaceState(null, "", "/summarize/" + body.id + "/");
+    follow(body);
+  });
+
+  stop.addEventListener("click", function () {
+    if (socket && socket.readyState === WebSocket.OPEN && job) socket.send(JSON.stringify({ type: "cancel", generation_id: job.generation_id }));
+  });
+  copy.addEventListener("click", function () { navigator.clipboard.writeText(out.textContent); setState("Copied."); });
+  download.addEventListener("click", function () {
+    const blob = new Blob([out.textContent], { type: "text/markdown;charset=utf-8" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = "summary-" + (job ? job.id.slice(0, 8) : "") + ".md";
+    link.click();
+    URL.revokeObjectURL(link.href);
+  });
+
+  const current = JSON.parse(document.getElementById("current-summary").textContent || "null");
+  if (current) follow(current);
+})();
