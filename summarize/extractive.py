@@ -18,6 +18,10 @@ from knowledge.text import tokenize
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9\u3400-\u9fff])|(?<=[。！？；!?])|\n+")
 DAMPING = 0.85
 MIN_CHARS = 2
+MAX_RANKED = 1500  # sentences ranked together (the similarity matrix is n x n)
+REDUNDANCY = 0.7  # how much similarity to a chosen sentence costs (relevance is 0-1)
+FACT_BONUS = 0.15
+_FACT = re.compile(r"\d")
 
 
 def sentences_split(text: str) -> list[str]:
@@ -25,11 +29,9 @@ def sentences_split(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) >= MIN_CHARS]
 
 
-def sentence_ranks(sentences: list[str]) -> np.ndarray:
-    """PageRank centrality of each sentence in the similarity graph (sums to 1)."""
+def _similarities(sentences: list[str]) -> np.ndarray:
+    """Cosine similarity of the sentences' TF-IDF vectors (BM25 tokens), diagonal 0."""
     n = len(sentences)
-    if n == 0:
-        return np.zeros(0)
     bags = [Counter(tokenize(s)) for s in sentences]
     document_frequency: Counter[str] = Counter()
     for bag in bags:
@@ -44,6 +46,15 @@ def sentence_ranks(sentences: list[str]) -> np.ndarray:
     matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
     weights = matrix @ matrix.T
     np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+def sentence_ranks(sentences: list[str], weights: np.ndarray | None = None) -> np.ndarray:
+    """PageRank centrality of each sentence in the similarity graph (sums to 1)."""
+    n = len(sentences)
+    if n == 0:
+        return np.zeros(0)
+    weights = _similarities(sentences) if weights is None else weights
     out = weights.sum(axis=1, keepdims=True)
     # A sentence that shares no word with any other links to all alike.
     transition = np.divide(weights, out, out=np.full_like(weights, 1.0 / n), where=out > 0)
@@ -76,12 +87,28 @@ def lead_summary(text: str, n: int = 3) -> str:
 
 
 def _pick(sentences: list[str], max_sentences: int, max_chars: int, joiner: str) -> str:
+    """The best sentences by centrality, each next one less the similarity to those chosen
+    (maximal marginal relevance: a point made twice is not taken twice), plus a bonus for
+    the facts a summary must keep (numbers, codes)."""
     if not sentences:
         return ""
-    order = np.argsort(-sentence_ranks(sentences), kind="stable")
+    if len(sentences) > MAX_RANKED:  # long inputs: the best of each block, then of those
+        blocks = [sentences[i : i + MAX_RANKED] for i in range(0, len(sentences), MAX_RANKED)]
+        best = [_pick(block, max_sentences, 0, "\n") for block in blocks]
+        sentences = [line for text in best for line in text.split("\n")]
+    weights = _similarities(sentences)
+    ranks = sentence_ranks(sentences, weights)
+    relevance = ranks / ranks.max() + np.array(
+        [FACT_BONUS * bool(_FACT.search(s)) for s in sentences]
+    )
     chosen: list[int] = []
     used = 0
-    for i in order.tolist():
+    candidates = set(range(len(sentences)))
+    while candidates and len(chosen) < max_sentences:
+        redundancy = weights[:, chosen].max(axis=1) if chosen else np.zeros(len(sentences))
+        score = relevance - REDUNDANCY * redundancy
+        i = max(candidates, key=lambda c: (score[c], -c))
+        candidates.discard(i)
         length = len(sentences[i]) + len(joiner)
         if max_chars and used + length > max_chars:
             if not chosen:  # the best sentence alone is too long: cut it
@@ -89,8 +116,6 @@ def _pick(sentences: list[str], max_sentences: int, max_chars: int, joiner: str)
             continue
         chosen.append(i)
         used += length
-        if len(chosen) == max_sentences:
-            break
     return joiner.join(sentences[i] for i in sorted(chosen))
 
 
