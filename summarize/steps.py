@@ -116,6 +116,10 @@ def _steps_send(summary: Summary, generation: Generation | None) -> None:
     waiting = SummaryStep.objects.filter(summary=summary, done_at__isnull=True).filter(
         Q(started_at__isnull=True) | Q(started_at__lt=stale)
     )
+    if settings.SUMMARY_STEPS_INLINE:  # evaluation: one process, one step after another
+        for step_id in waiting.values_list("id", flat=True):
+            step_run(step_id)
+        return
     for step_id, started_at in waiting.values_list("id", "started_at"):
         if started_at is not None:
             log.warning("summary %s: step %s went quiet; sending it again", summary.id, step_id)
@@ -160,7 +164,7 @@ def step_run(step_id: int) -> None:
     )
     streams.stream_progress(generation_id, done, total)
     level = SummaryStep.objects.filter(summary_id=step.summary_id, level=step.level)
-    if not level.filter(done_at__isnull=True).exists():
+    if not settings.SUMMARY_STEPS_INLINE and not level.filter(done_at__isnull=True).exists():
         generation_schedule(generation_id, "summary")  # the reduce, or the next level
 
 

@@ -198,6 +198,7 @@ SUMMARY_STEP_MAX_TOKENS = env_int("SUMMARY_STEP_MAX_TOKENS", 200)  # of each chu
 # A map step whose worker stopped beating this long is sent again (its result is stored
 # when it finishes, so a restarted worker redoes only the steps that were not done).
 SUMMARY_STEP_STALE_SECONDS = env_float("SUMMARY_STEP_STALE_SECONDS", 60.0)
+SUMMARY_STEPS_INLINE = False  # `evaluate summarize` runs the steps in its own process
 
 # --- Knowledge ---------------------------------------------------------------------------
 # Routing thresholds (README: Knowledge); a site may override the first two in the admin.

@@ -45,13 +45,14 @@ class Command(BaseCommand):
     help = "Evaluate the product on a dataset (tasks: faq, answers)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("task", choices=["faq", "answers"])
+        parser.add_argument("task", choices=["faq", "answers", "summarize"])
         parser.add_argument(
             "--dataset",
             type=Path,
             action="append",
             required=True,
-            help="folder with faqs.jsonl and queries.jsonl (repeat for several)",
+            help="faq, answers: a folder with faqs.jsonl and queries.jsonl; summarize: a "
+            "JSON Lines file (repeat for several)",
         )
         parser.add_argument("--limit", type=int, help="at most this many queries, drawn at random")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -78,6 +79,12 @@ class Command(BaseCommand):
             help="answers: write the FAQs as one Markdown page into this folder and import "
             "that document instead of the FAQ entries",
         )
+        parser.add_argument(
+            "--length",
+            choices=["one_line", "short", "bullets"],
+            default="short",
+            help="summarize: the summary length to ask for",
+        )
         parser.add_argument("--fast-path-threshold", type=float, help="override for this run")
         parser.add_argument("--no-answer-threshold", type=float, help="override for this run")
         parser.add_argument(
@@ -85,6 +92,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["task"] == "summarize":
+            self.summarize_handle(options)
+            return
         if options["task"] == "answers":
             self.answers_handle(options)
             return
@@ -108,6 +118,40 @@ class Command(BaseCommand):
             self.calibration_print(
                 calibration_report(outcomes, outcome_decide), as_json=options["json"]
             )
+
+    def summarize_handle(self, options: dict[str, Any]) -> None:
+        from evaluation.summaries import prediction_row, summarize_evaluate
+
+        runs = []
+        for path in options["dataset"]:
+            try:
+                run = summarize_evaluate(
+                    path=path, limit=options["limit"], length=options["length"]
+                )
+            except DatasetError as exc:
+                raise CommandError(f"{path}: {exc}") from exc
+            runs.append(run)
+            figures = run.figures
+            if options["json"]:
+                self.stdout.write(json.dumps(figures, ensure_ascii=False))
+                continue
+            self.stdout.write(
+                f"{figures['dataset']}: {figures['items']} items, {figures['length']}"
+            )
+            for name in ("rouge1", "rouge2", "rougeL"):
+                self.stdout.write(
+                    f"  {name:8} product {figures[name]}  lead-3 {figures['baseline_' + name]}"
+                    f"  extractive {figures['extractive_' + name]}"
+                )
+            self.stdout.write(
+                f"  mean words {figures['mean_words']}, model share {figures['model_share']}, "
+                f"latency p50 {figures['latency_ms_p50']} ms, p99 {figures['latency_ms_p99']} ms"
+            )
+        if options["predictions"]:
+            with options["predictions"].open("w", encoding="utf-8") as out:
+                for run in runs:
+                    for scored in run.scored:
+                        out.write(json.dumps(prediction_row(scored), ensure_ascii=False) + "\n")
 
     def answers_handle(self, options: dict[str, Any]) -> None:
         from evaluation.answers import answers_evaluate
