@@ -5,4 +5,8 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
-        from chat import worker  # noqa: F401  (connects the Celery worker signals)
+        from chat import kinds, platform, worker  # noqa: F401  (worker: the Celery signals)
+        from webapp.registry import health_register, metrics_register
+
+        health_register(platform.health_parts)
+        metrics_register(platform.metric_families)

@@ -3,8 +3,8 @@ import logging
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from chat.worker import workers_alive
 from webapp.redis import redis_sync
+from webapp.registry import health_providers
 
 log = logging.getLogger(__name__)
 
@@ -16,20 +16,6 @@ def _check_database() -> None:
 
 def _check_redis() -> None:
     redis_sync().ping()
-
-
-def _model_state(workers: list[dict[str, object]]) -> dict[str, object]:
-    ready = [w for w in workers if w.get("model_ok")]
-    if ready:
-        return {"ok": True, "name": ready[0].get("model", ""), "state": "ready"}
-    if not workers:
-        return {"ok": False, "name": "", "state": "no_worker"}
-    loading = any(w.get("detail") == "loading" for w in workers)
-    return {
-        "ok": False,
-        "name": workers[0].get("model", ""),
-        "state": "loading" if loading else "unavailable",
-    }
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -44,8 +30,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:
             log.warning("health: %s unreachable: %s", name, exc)
             report[name] = {"ok": False, "state": "unreachable"}
-    workers = workers_alive() if report["redis"]["ok"] else []
-    report["worker"] = {"ok": bool(workers), "count": len(workers)}
-    report["model"] = _model_state(workers)
+    for provider in health_providers:  # the apps' parts: the chat's workers and model
+        report.update(provider(bool(report["redis"]["ok"])))
     ok = all(part["ok"] for part in report.values())
     return JsonResponse({"ok": ok, **report}, status=200 if ok else 503)

@@ -6,15 +6,15 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from webapp.redis import redis_key, redis_sync
+from webapp.registry import metrics_providers
 
 log = logging.getLogger(__name__)
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
@@ -93,8 +93,6 @@ def _generation_record(
 
 class SharedCollector(Collector):
     def collect(self) -> Iterator[Any]:
-        from chat.models import Generation
-
         client = redis_sync()
         for name, (doc, buckets) in HISTOGRAMS.items():
             raw = cast(dict[str, str], client.hgetall(redis_key("metrics", name)))
@@ -114,22 +112,8 @@ class SharedCollector(Collector):
         yield CounterMetricFamily(
             "helpline_completion_tokens", "Completion tokens generated.", value=float(tokens)
         )
-        current = GaugeMetricFamily(
-            "helpline_generations_current", "Generations now in each state.", labels=["status"]
-        )
-        by_status = dict(
-            Generation.objects.filter(status__in=["queued", "streaming"])
-            .values_list("status")
-            .annotate(n=Count("id"))
-        )
-        for status in ("queued", "streaming"):
-            current.add_metric([status], float(by_status.get(status, 0)))
-        yield current
-        yield GaugeMetricFamily(
-            "helpline_queue_depth",
-            "Generations waiting for the model.",
-            value=float(by_status.get("queued", 0)),
-        )
+        for provider in metrics_providers:  # the apps' own families
+            yield from provider()
 
 
 registry.register(SharedCollector())

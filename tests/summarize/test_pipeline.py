@@ -4,6 +4,7 @@ worker that died mid-step, conversations, and the running summary of a long chat
 
 import json
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from django.utils import timezone
@@ -30,9 +31,11 @@ SHORT = (
 
 
 def stream_events(generation_id):
+    entries = cast(
+        list[tuple[str, dict[str, str]]], redis_sync().xrange(streams.stream_key(generation_id))
+    )
     return [
-        streams.stream_event(str(generation_id), entry_id, fields)
-        for entry_id, fields in redis_sync().xrange(streams.stream_key(generation_id))
+        streams.stream_event(str(generation_id), entry_id, fields) for entry_id, fields in entries
     ]
 
 
@@ -50,7 +53,7 @@ def sent_steps(monkeypatch):
 def test_a_short_text_is_summarized_by_the_model_in_one_step():
     summary = summary_create(site=site_default_ensure(), text=SHORT)
     assert summary.language == "en" and summary.status == Summary.Status.QUEUED
-    generation_execute(summary.generation_id)
+    generation_execute(str(summary.generation_id))
     summary.refresh_from_db()
     assert summary.status == Summary.Status.DONE and summary.method == Summary.Method.MODEL
     assert "kettle" in summary.text.lower()
@@ -62,7 +65,7 @@ def test_a_short_text_is_summarized_by_the_model_in_one_step():
 
 
 def test_a_long_text_is_mapped_in_chunks_with_progress_then_reduced(long_summary, sent_steps):
-    generation_execute(long_summary.generation_id)  # plans the chunks, sends their steps
+    generation_execute(str(long_summary.generation_id))  # plans the chunks, sends their steps
     planned = list(SummaryStep.objects.filter(summary=long_summary))
     assert len(planned) >= 2 and sent_steps == [s.id for s in planned]
     generation = Generation.objects.get(id=long_summary.generation_id)
@@ -77,7 +80,7 @@ def test_a_long_text_is_mapped_in_chunks_with_progress_then_reduced(long_summary
     for step in planned:
         summary_steps.step_run(step.id)
     assert all(s.done_at and s.result for s in SummaryStep.objects.filter(summary=long_summary))
-    generation_execute(long_summary.generation_id)  # the last step sent it: the reduce
+    generation_execute(str(long_summary.generation_id))  # the last step sent it: the reduce
     long_summary.refresh_from_db()
     assert long_summary.status == Summary.Status.DONE and long_summary.text
     events = stream_events(long_summary.generation_id)
@@ -88,7 +91,7 @@ def test_a_long_text_is_mapped_in_chunks_with_progress_then_reduced(long_summary
 
 
 def test_stop_during_the_map_stops_the_remaining_steps(long_summary, sent_steps):
-    generation_execute(long_summary.generation_id)
+    generation_execute(str(long_summary.generation_id))
     first, *rest = SummaryStep.objects.filter(summary=long_summary)
     summary_steps.step_run(first.id)
     long_summary.refresh_from_db()
@@ -98,13 +101,13 @@ def test_stop_during_the_map_stops_the_remaining_steps(long_summary, sent_steps)
     long_summary.refresh_from_db()
     assert long_summary.status == Summary.Status.CANCELLED
     assert not SummaryStep.objects.filter(summary=long_summary, result__gt="").exclude(id=first.id)
-    generation_execute(long_summary.generation_id)  # a late task: nothing runs
+    generation_execute(str(long_summary.generation_id))  # a late task: nothing runs
     assert [e["type"] for e in stream_events(long_summary.generation_id)][-1] == "generation.done"
     assert Generation.objects.get(id=long_summary.generation_id).status == "cancelled"
 
 
 def test_a_step_whose_worker_died_is_sent_again_and_done_steps_are_kept(long_summary, sent_steps):
-    generation_execute(long_summary.generation_id)
+    generation_execute(str(long_summary.generation_id))
     first, second, *_ = SummaryStep.objects.filter(summary=long_summary)
     summary_steps.step_run(first.id)
     # The second step's worker was killed mid-step: it started long ago and never finished.
@@ -112,7 +115,7 @@ def test_a_step_whose_worker_died_is_sent_again_and_done_steps_are_kept(long_sum
         started_at=timezone.now() - timedelta(minutes=5)
     )
     sent_steps.clear()
-    generation_execute(long_summary.generation_id)  # what the beat's requeue does
+    generation_execute(str(long_summary.generation_id))  # what the beat's requeue does
     assert second.id in sent_steps and first.id not in sent_steps
     result = SummaryStep.objects.get(id=first.id).result
     summary_steps.step_run(first.id)  # a duplicate of a done step changes nothing
@@ -125,7 +128,7 @@ def test_when_the_model_fails_the_summary_is_extractive(monkeypatch):
 
     monkeypatch.setattr(type(engine_backend()), "stream", broken)
     summary = summary_create(site=site_default_ensure(), text=SHORT)
-    generation_execute(summary.generation_id)
+    generation_execute(str(summary.generation_id))
     summary.refresh_from_db()
     assert (summary.status, summary.method) == ("done", "extractive")
     assert summary.text == SHORT  # three sentences: all of them
@@ -156,7 +159,7 @@ def test_a_conversation_is_summarized_in_its_language_and_kept_on_it():
     summary = conversation_summarize(conversation=conversation)
     assert (summary.kind, summary.structured, summary.language) == ("dialogue", True, "zh")
     assert "Customer: 我的订单还没发货" in summary.source_text
-    generation_execute(summary.generation_id)
+    generation_execute(str(summary.generation_id))
     summary.refresh_from_db()
     assert summary.status == "done" and summary.text
     assert conversation.summaries.get() == summary

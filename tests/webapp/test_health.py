@@ -5,6 +5,7 @@ import json
 import pytest
 import redis
 
+from chat import worker
 from webapp import health
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def test_an_unreachable_redis_is_reported_without_its_error_text(client, monkeyp
 
 def test_a_worker_whose_model_failed_is_unavailable_without_detail(client, monkeypatch):
     failing = [{"model_ok": False, "model": "", "detail": "ConnectError: http://10.0.0.5:8001"}]
-    monkeypatch.setattr(health, "workers_alive", lambda: failing)
+    monkeypatch.setattr(worker, "workers_alive", lambda: failing)
     body = client.get("/healthz").json()
     assert body["model"] == {"ok": False, "name": "", "state": "unavailable"}
     assert "10.0.0.5" not in json.dumps(body)
