@@ -1,6 +1,12 @@
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from chat.admin import ConversationAdmin
+from chat.models import Conversation
 from summarize.models import Summary, SummaryStep
+from summarize.services import SummaryInputError, conversation_summarize
 
 
 class SummaryStepInline(admin.TabularInline):
@@ -21,3 +27,46 @@ class SummaryAdmin(admin.ModelAdmin):
         "language", "title", "text", "method", "status", "created_at", "source_text",
     )  # fmt: skip
     inlines = (SummaryStepInline,)
+
+
+# The conversation's summaries, on the conversation's admin page (the chat app knows
+# nothing of summaries; this app adds them to its admin).
+class ConversationSummaryInline(admin.StackedInline):
+    model = Summary
+    fk_name = "conversation"
+    extra = 0
+    can_delete = False
+    fields = ("status", "method", "language", "created_at", "text")
+    readonly_fields = fields
+    verbose_name_plural = "summaries (newest first)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.action(description="Summarize the selected conversations")
+def conversations_summarize(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any
+) -> None:
+    started = 0
+    for conversation in queryset:
+        try:
+            conversation_summarize(conversation=conversation, owner=request.user)
+            started += 1
+        except SummaryInputError as exc:
+            modeladmin.message_user(
+                request, f"{conversation}: {exc.detail}", level=messages.WARNING
+            )
+    if started:
+        modeladmin.message_user(
+            request, f"{started} summary job(s) started; they appear on each conversation's page."
+        )
+
+
+admin.site.unregister(Conversation)  # registered by chat.admin, which comes first
+
+
+@admin.register(Conversation)
+class ConversationWithSummariesAdmin(ConversationAdmin):
+    inlines = [*ConversationAdmin.inlines, ConversationSummaryInline]
+    actions = [conversations_summarize]

@@ -202,3 +202,19 @@
 
   connect();
 })();
+
+// Staff: summarize the conversation (a job of the summaries API), shown on its own page.
+(function () {
+  "use strict";
+  const button = document.getElementById("summarize-conversation");
+  if (!button) return;
+  button.addEventListener("click", async function () {
+    const csrf = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRFToken": "([^"]+)"/);
+    button.disabled = true;
+    const response = await fetch(button.dataset.url, { method: "POST", headers: { "X-CSRFToken": csrf ? csrf[1] : "" }, credentials: "same-origin" });
+    const body = await response.json().catch(function () { return {}; });
+    button.disabled = false;
+    if (response.ok) location.href = "/summarize/" + body.id + "/";
+    else alert((body.error && body.error.detail) || "The summary could not be started.");
+  });
+})();
