@@ -65,6 +65,17 @@ RATIO_TARGET = 0.95
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 WARM_QUESTION = "Hello, are you there?"
+# --job summary: short texts to summarize (document kind, "short" length).
+SUMMARY_TEXTS = [
+    "Orders placed before 2 pm leave the warehouse the same day. Standard delivery takes "
+    "three to five working days and is free over 50 pounds; express arrives the next day.",
+    "Anna ordered a blue kettle on Monday. It arrived broken on Wednesday. She asked for a "
+    "refund, and the shop agreed to send a new kettle by Friday.",
+    "Gift cards are sold from 10 to 200 pounds and never expire. A lost gift card can be "
+    "blocked by phone with its number; it cannot pay for another gift card.",
+    "The support team answers the phone from 8 am to 8 pm on weekdays. Chat is open around "
+    "the clock, and emails are answered within one working day.",
+]
 QUESTIONS = [
     "How do I reset my password?",
     "Can I return a jacket I bought two weeks ago?",
@@ -334,6 +345,7 @@ class Bench:
             "REDIS_KEY_PREFIX": self.prefix,
             "CELERY_QUEUE_SUFFIX": self.suffix,
             "GENERATION_MAX_TOKENS": str(args.tokens),
+            "SUMMARY_MAX_TOKENS": str(args.tokens),
             "INFERENCE_PRELOAD": "1",
             "INFERENCE_MODEL": args.model,
             "OPENAI_MODEL": "replay",
@@ -446,13 +458,15 @@ class Bench:
         return max(8, self.args.rounds * concurrency)
 
     def questions(self, n: int) -> list[str]:
-        return [QUESTIONS[i % len(QUESTIONS)] for i in range(n)]
+        texts = SUMMARY_TEXTS if self.args.job == "summary" else QUESTIONS
+        return [texts[i % len(texts)] for i in range(n)]
 
     def run_level(self, concurrency: int) -> LevelResult:
         engine = self.engine_of(concurrency)
         chats = self.chats_of(concurrency)
         questions = self.questions(chats)
-        warm = [WARM_QUESTION] if engine == "llama" else [WARM_QUESTION] * concurrency
+        first = SUMMARY_TEXTS[-1] if self.args.job == "summary" else WARM_QUESTION
+        warm = [first] if engine == "llama" else [first] * concurrency
         label = (
             f"llama.cpp {self.args.model}"
             if engine == "llama"
@@ -538,8 +552,10 @@ class Bench:
 
         from inference.base import GenerationParams
 
+        summary = self.args.job == "summary"
         params = GenerationParams(
-            max_tokens=self.args.tokens, temperature=settings.GENERATION_TEMPERATURE
+            max_tokens=self.args.tokens,
+            temperature=0.0 if summary else settings.GENERATION_TEMPERATURE,
         )
         todo: queue.Queue[int] = queue.Queue()
         for index in range(len(questions)):
@@ -547,10 +563,16 @@ class Bench:
         results: list[Sample | None] = [None] * len(questions)
 
         def one(question: str) -> Sample:
-            messages = [
+            from summarize.prompts import summary_messages
+
+            messages: list[Any] = [
                 {"role": "system", "content": settings.SYSTEM_PROMPT},
                 {"role": "user", "content": question},
             ]
+            if summary:  # what the summary's generation sends (summarize.kinds)
+                messages = summary_messages(
+                    text=question, language="en", length="short", kind="document"
+                )
             sample = Sample(question=question, sent_wall=time.time())
             first = last = None
             started = time.perf_counter()
@@ -627,7 +649,7 @@ class Bench:
                 "worker",
                 *pool,
                 "-Q",
-                env_chat_queue(self.suffix),
+                ("batch" if self.args.job == "summary" else "chat") + self.suffix,
                 "-n",
                 hostname,
                 "--without-mingle",
@@ -652,8 +674,17 @@ class Bench:
         return name
 
     async def stack_conversations(self, n: int) -> list[dict[str, Any]]:
-        """POST /api/v1/conversations n times (before the clock starts): id, token, ws_url."""
+        """POST /api/v1/conversations n times (before the clock starts): id, token, ws_url.
+        A summary job is created inside the clock (its POST is part of its TTFT)."""
         import httpx
+
+        if self.args.job == "summary":
+            from channels.db import database_sync_to_async
+
+            from sites.services import site_default_ensure
+
+            site = await database_sync_to_async(site_default_ensure)()
+            return [{"id": "", "key": site.secret_key} for _ in range(n)]
 
         async with httpx.AsyncClient(
             base_url=self.web_base, timeout=self.args.timeout, trust_env=False
@@ -692,18 +723,34 @@ class Bench:
     async def stack_one(self, question: str, conversation: dict[str, Any]) -> Sample:
         from websockets.asyncio.client import connect
 
-        ws_url = self.web_base.replace("http://", "ws://", 1) + conversation["ws_url"]
         sample = Sample(question=question, conversation_id=conversation["id"])
+        job = self.args.job == "summary"
         try:
+            sample.sent_wall = time.time()
+            started = time.perf_counter()
+            if job:  # POST the job, then open its socket: it replays from the start
+                import httpx
+
+                async with httpx.AsyncClient(base_url=self.web_base, trust_env=False) as http:
+                    response = await http.post(
+                        "/api/v1/summaries",
+                        json={"text": question},
+                        headers={"Authorization": f"Bearer {conversation['key']}"},
+                    )
+                    response.raise_for_status()
+                    conversation = {**conversation, **response.json()}
+                    sample.conversation_id = conversation["id"]
+            ws_url = self.web_base.replace("http://", "ws://", 1) + conversation["ws_url"]
             async with connect(
                 ws_url, open_timeout=10, close_timeout=2, proxy=None, max_size=2**20
             ) as ws:
                 frame = {"type": "user.message", "text": question, "client_id": uuid.uuid4().hex}
                 payload = json.dumps(frame)
                 first = last = None
-                sample.sent_wall = time.time()
-                started = time.perf_counter()
-                await ws.send(payload)
+                if not job:
+                    sample.sent_wall = time.time()
+                    started = time.perf_counter()
+                    await ws.send(payload)
                 async with asyncio.timeout(self.args.timeout):
                     while True:
                         raw = await ws.recv()
@@ -1077,6 +1124,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=4, help="chats per concurrent client (replay)"
     )
     parser.add_argument("--tokens", type=int, default=64, help="max tokens per answer")
+    parser.add_argument(
+        "--job",
+        choices=["chat", "summary"],
+        default="chat",
+        help="what streams: chat answers, or summaries (POST /api/v1/summaries, job socket)",
+    )
     parser.add_argument("--model", default="", help="llama.cpp model of the 1-chat level")
     parser.add_argument("--replay-all", action="store_true", help="replay on the 1-chat level too")
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="replay rate")

@@ -73,7 +73,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from chat.models import Generation
+    from chat.models import Generation, GenerationStep
     from sites.services import site_default_ensure
     from summarize.models import Summary
     from summarize.services import summary_create
@@ -116,7 +116,7 @@ def main() -> None:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
     summary.refresh_from_db()
-    steps = list(summary.steps.all())
+    steps = list(GenerationStep.objects.filter(generation__summary=summary))
     resent = log.read_text(errors="replace").count("went quiet; sending it again")
     report = {
         "tokens_estimated": args.tokens,

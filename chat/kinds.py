@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.models import Generation, Message
+from chat.models import Generation, GenerationStep, Message
 from inference.base import Backend, ChatMessage, GenerationParams
 
 
@@ -44,6 +44,28 @@ class GenerationKind:
     def prompt(self, generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
         """The messages for the model, and how many older ones did not fit."""
         raise NotImplementedError
+
+    # Work in steps (chat.steps): a kind whose `ready` calls chat.steps.steps_ready.
+
+    def steps_plan(self, generation: Generation, backend: Backend) -> list[str] | None:
+        """The chunks of the first level, or None to run as one step."""
+        return None
+
+    def steps_next(
+        self, generation: Generation, results: list[str], backend: Backend
+    ) -> list[str] | None:
+        """The chunks of the next level from the results of the last, or None: done."""
+        return None
+
+    def step_messages(self, generation: Generation, step: GenerationStep) -> list[ChatMessage]:
+        raise NotImplementedError
+
+    def step_params(self, generation: Generation) -> GenerationParams:
+        return self.params(generation)
+
+    def step_fallback(self, generation: Generation, step: GenerationStep) -> str:
+        """A step's result when the model failed on it."""
+        return step.text
 
     def params(self, generation: Generation) -> GenerationParams:
         return GenerationParams(

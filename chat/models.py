@@ -123,3 +123,29 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"generation {self.id} ({self.status})"
+
+
+class GenerationStep(models.Model):
+    """One step of a generation that works in steps (chat.steps): a chunk of a long input
+    and its result (a partial summary, a translated chunk), stored as each finishes. A
+    level above 1 works on the joined results of the level below."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="steps")
+    level = models.PositiveSmallIntegerField(default=1)
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    result = models.TextField(blank=True)
+    method = models.CharField(max_length=16, blank=True)  # how the result was made
+    started_at = models.DateTimeField(null=True, blank=True)  # and the worker's heartbeat
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("level", "position")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "level", "position"], name="generation_step_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.generation_id} step {self.level}.{self.position}"

@@ -4,17 +4,9 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from chat.admin import ConversationAdmin
-from chat.models import Conversation
-from summarize.models import Summary, SummaryStep
+from chat.models import Conversation, GenerationStep
+from summarize.models import Summary
 from summarize.services import SummaryInputError, conversation_summarize
-
-
-class SummaryStepInline(admin.TabularInline):
-    model = SummaryStep
-    extra = 0
-    can_delete = False
-    fields = ("level", "position", "method", "started_at", "done_at", "result")
-    readonly_fields = fields
 
 
 @admin.register(Summary)
@@ -24,9 +16,18 @@ class SummaryAdmin(admin.ModelAdmin):
     search_fields = ("title", "text")
     readonly_fields = (
         "id", "site", "owner", "conversation", "generation", "kind", "length", "structured",
-        "language", "title", "text", "method", "status", "created_at", "source_text",
+        "language", "title", "text", "method", "status", "created_at", "steps", "source_text",
     )  # fmt: skip
-    inlines = (SummaryStepInline,)
+
+    @admin.display(description="Steps (long inputs)")
+    def steps(self, summary: Summary) -> str:
+        rows = list(GenerationStep.objects.filter(generation__summary=summary))
+        if not rows:
+            return "one step"
+        done = sum(row.done_at is not None for row in rows)
+        levels = max(row.level for row in rows)
+        fallbacks = sum(row.method == "fallback" for row in rows)
+        return f"{done} of {len(rows)} done, {levels} level(s), {fallbacks} by the fallback"
 
 
 # The conversation's summaries, on the conversation's admin page (the chat app knows

@@ -1,12 +1,19 @@
-"""A summary as a kind of generation (chat.kinds): its prompt, its steps, its fallback."""
+"""A summary as a kind of generation (chat.kinds): its prompt, its steps, its fallback.
+
+A text over SUMMARY_CHUNK_TOKENS is summarized in steps (chat.steps): each chunk by a map
+step, then the partial summaries together by the generation (the reduce, streamed), or
+cut again one level up while they still do not fit.
+"""
 
 from django.conf import settings
 
 from chat.kinds import GenerationKind, Outcome
-from chat.models import Generation
+from chat.models import Generation, GenerationStep
+from chat.steps import chunks_split, steps_ready, steps_results
 from inference.base import Backend, ChatMessage, GenerationParams
+from summarize.extractive import extractive_summary
 from summarize.models import Summary
-from summarize.prompts import reduce_messages, summary_messages
+from summarize.prompts import reduce_messages, step_messages, summary_messages
 
 
 def _summary(generation: Generation) -> Summary:
@@ -18,23 +25,44 @@ class SummaryKind(GenerationKind):
     queue_setting = "BATCH_QUEUE"
 
     def ready(self, generation: Generation) -> bool:
-        from summarize.steps import summary_ready
+        return steps_ready(generation, self)
 
-        return summary_ready(generation)
+    def steps_plan(self, generation: Generation, backend: Backend) -> list[str] | None:
+        text = _summary(generation).source_text
+        budget = settings.SUMMARY_CHUNK_TOKENS
+        if backend.count_tokens(text) <= budget:
+            return None
+        return chunks_split(text, budget, backend.count_tokens)
+
+    def steps_next(
+        self, generation: Generation, results: list[str], backend: Backend
+    ) -> list[str] | None:
+        joined = "\n\n".join(results)
+        budget = settings.SUMMARY_CHUNK_TOKENS
+        if len(results) == 1 or backend.count_tokens(joined) <= budget:
+            return None  # the reduce fits
+        return chunks_split(joined, budget, backend.count_tokens)
+
+    def step_messages(self, generation: Generation, step: GenerationStep) -> list[ChatMessage]:
+        return step_messages(text=step.text, language=_summary(generation).language)
+
+    def step_params(self, generation: Generation) -> GenerationParams:
+        return GenerationParams(max_tokens=settings.SUMMARY_STEP_MAX_TOKENS, temperature=0.0)
+
+    def step_fallback(self, generation: Generation, step: GenerationStep) -> str:
+        return extractive_summary(step.text, max_sentences=4)
 
     def prompt(self, generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
         summary = _summary(generation)
         language, length, kind = summary.language, summary.length, summary.kind
         structured = summary.structured
-        steps = list(summary.steps.all())
-        if not steps:
+        parts = steps_results(generation)
+        if not parts:
             text = summary.source_text
             messages = summary_messages(
                 text=text, language=language, length=length, kind=kind, structured=structured
             )
             return messages, 0
-        level = max(step.level for step in steps)
-        parts = [step.result for step in steps if step.level == level]
         messages = reduce_messages(
             parts=parts, language=language, length=length, kind=kind, structured=structured
         )

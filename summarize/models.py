@@ -58,28 +58,3 @@ class Summary(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.source_text[:60]
-
-
-class SummaryStep(models.Model):
-    """One chunk of a long input and its partial summary (the map step); a level above 1
-    summarizes the joined results of the level below when they still do not fit."""
-
-    summary = models.ForeignKey(Summary, on_delete=models.CASCADE, related_name="steps")
-    level = models.PositiveSmallIntegerField(default=1)
-    position = models.PositiveIntegerField()
-    text = models.TextField()
-    result = models.TextField(blank=True)
-    method = models.CharField(max_length=16, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    done_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ("level", "position")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["summary", "level", "position"], name="summary_step_once"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.summary_id} step {self.level}.{self.position}"

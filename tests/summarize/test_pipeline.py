@@ -9,15 +9,14 @@ from typing import cast
 import pytest
 from django.utils import timezone
 
-from chat import streams
+from chat import steps, streams
 from chat.engine import engine_backend
-from chat.models import Generation, Message
+from chat.models import Generation, GenerationStep, Message
 from chat.runner import generation_execute, prompt_build
 from chat.services import message_post
 from inference.base import BackendError
 from sites.services import site_default_ensure
-from summarize import steps as summary_steps
-from summarize.models import Summary, SummaryStep
+from summarize.models import Summary
 from summarize.services import conversation_summarize, summary_cancel, summary_create
 from tests.factories import ConversationFactory
 from webapp.redis import redis_sync
@@ -44,7 +43,7 @@ def sent_steps(monkeypatch):
     """Step tasks this process sends, by step id, instead of a worker running them."""
     sent: list[int] = []
     monkeypatch.setattr(
-        "summarize.tasks.summary_step_task.apply_async",
+        "chat.tasks.generation_step_run.apply_async",
         lambda args, queue: sent.append(args[0]),
     )
     return sent
@@ -66,7 +65,7 @@ def test_a_short_text_is_summarized_by_the_model_in_one_step():
 
 def test_a_long_text_is_mapped_in_chunks_with_progress_then_reduced(long_summary, sent_steps):
     generation_execute(str(long_summary.generation_id))  # plans the chunks, sends their steps
-    planned = list(SummaryStep.objects.filter(summary=long_summary))
+    planned = list(GenerationStep.objects.filter(generation__summary=long_summary))
     assert len(planned) >= 2 and sent_steps == [s.id for s in planned]
     generation = Generation.objects.get(id=long_summary.generation_id)
     assert generation.status == Generation.Status.QUEUED
@@ -78,8 +77,11 @@ def test_a_long_text_is_mapped_in_chunks_with_progress_then_reduced(long_summary
     )  # nothing lost at the cuts
 
     for step in planned:
-        summary_steps.step_run(step.id)
-    assert all(s.done_at and s.result for s in SummaryStep.objects.filter(summary=long_summary))
+        steps.step_run(step.id)
+    assert all(
+        s.done_at and s.result
+        for s in GenerationStep.objects.filter(generation__summary=long_summary)
+    )
     generation_execute(str(long_summary.generation_id))  # the last step sent it: the reduce
     long_summary.refresh_from_db()
     assert long_summary.status == Summary.Status.DONE and long_summary.text
@@ -92,15 +94,17 @@ def test_a_long_text_is_mapped_in_chunks_with_progress_then_reduced(long_summary
 
 def test_stop_during_the_map_stops_the_remaining_steps(long_summary, sent_steps):
     generation_execute(str(long_summary.generation_id))
-    first, *rest = SummaryStep.objects.filter(summary=long_summary)
-    summary_steps.step_run(first.id)
+    first, *rest = GenerationStep.objects.filter(generation__summary=long_summary)
+    steps.step_run(first.id)
     long_summary.refresh_from_db()
     summary_cancel(summary=long_summary)
     for step in rest:
-        summary_steps.step_run(step.id)
+        steps.step_run(step.id)
     long_summary.refresh_from_db()
     assert long_summary.status == Summary.Status.CANCELLED
-    assert not SummaryStep.objects.filter(summary=long_summary, result__gt="").exclude(id=first.id)
+    assert not GenerationStep.objects.filter(
+        generation__summary=long_summary, result__gt=""
+    ).exclude(id=first.id)
     generation_execute(str(long_summary.generation_id))  # a late task: nothing runs
     assert [e["type"] for e in stream_events(long_summary.generation_id)][-1] == "generation.done"
     assert Generation.objects.get(id=long_summary.generation_id).status == "cancelled"
@@ -108,18 +112,18 @@ def test_stop_during_the_map_stops_the_remaining_steps(long_summary, sent_steps)
 
 def test_a_step_whose_worker_died_is_sent_again_and_done_steps_are_kept(long_summary, sent_steps):
     generation_execute(str(long_summary.generation_id))
-    first, second, *_ = SummaryStep.objects.filter(summary=long_summary)
-    summary_steps.step_run(first.id)
+    first, second, *_ = GenerationStep.objects.filter(generation__summary=long_summary)
+    steps.step_run(first.id)
     # The second step's worker was killed mid-step: it started long ago and never finished.
-    SummaryStep.objects.filter(id=second.id).update(
+    GenerationStep.objects.filter(id=second.id).update(
         started_at=timezone.now() - timedelta(minutes=5)
     )
     sent_steps.clear()
     generation_execute(str(long_summary.generation_id))  # what the beat's requeue does
     assert second.id in sent_steps and first.id not in sent_steps
-    result = SummaryStep.objects.get(id=first.id).result
-    summary_steps.step_run(first.id)  # a duplicate of a done step changes nothing
-    assert SummaryStep.objects.get(id=first.id).result == result
+    result = GenerationStep.objects.get(id=first.id).result
+    steps.step_run(first.id)  # a duplicate of a done step changes nothing
+    assert GenerationStep.objects.get(id=first.id).result == result
 
 
 def test_when_the_model_fails_the_summary_is_extractive(monkeypatch):
