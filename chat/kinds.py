@@ -60,7 +60,7 @@ class GenerationKind:
     def step_messages(self, generation: Generation, step: GenerationStep) -> list[ChatMessage]:
         raise NotImplementedError
 
-    def step_params(self, generation: Generation) -> GenerationParams:
+    def step_params(self, generation: Generation, step: GenerationStep) -> GenerationParams:
         return self.params(generation)
 
     def step_fallback(self, generation: Generation, step: GenerationStep) -> str:

@@ -167,7 +167,7 @@ def step_run(step_id: int) -> None:
             text = text_generate(
                 engine_backend(),
                 kind.step_messages(generation, step),
-                kind.step_params(generation),
+                kind.step_params(generation, step),
                 f"{generation.id}:step:{step.id}",
                 lambda: streams.cancel_requested(generation.id),  # generation_cancel sets it
             )

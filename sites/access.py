@@ -36,3 +36,17 @@ def request_is_staff(request: HttpRequest) -> bool:
     return not bearer_token(request) and bool(
         request.user.is_authenticated and request.user.is_staff
     )
+
+
+def session_csrf_ok(request: HttpRequest) -> bool:
+    """A staff session must send Django's CSRF token; a Bearer key needs none (the views
+    of the staff APIs are csrf_exempt and call this after the credential check)."""
+    if bearer_token(request):
+        return True
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    def view(_: HttpRequest) -> None:
+        return None
+
+    reason = CsrfViewMiddleware(view).process_view(request, view, (), {})  # type: ignore[arg-type]
+    return reason is None

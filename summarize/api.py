@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat.models import Conversation
 from chat.tokens import job_ws_path
-from sites.access import request_is_staff, request_site
+from sites.access import request_is_staff, request_site, session_csrf_ok
 from summarize.models import Summary
 from summarize.selectors import summary_get
 from summarize.services import (
@@ -21,7 +21,7 @@ from summarize.services import (
     summary_from_file,
     summary_options_clean,
 )
-from webapp.http import bearer_token, json_error
+from webapp.http import json_error
 
 
 def summary_json(summary: Summary, *, with_socket: bool = False) -> dict[str, Any]:
@@ -47,16 +47,6 @@ def summary_json(summary: Summary, *, with_socket: bool = False) -> dict[str, An
     return data
 
 
-def _session_csrf_ok(request: HttpRequest) -> bool:
-    """A staff session must send Django's CSRF token; a Bearer key needs none."""
-    if bearer_token(request):
-        return True
-    from django.middleware.csrf import CsrfViewMiddleware
-
-    reason = CsrfViewMiddleware(lambda r: None).process_view(request, lambda r: None, (), {})  # type: ignore[arg-type,return-value]
-    return reason is None
-
-
 def _accepted(summary: Summary) -> JsonResponse:
     return JsonResponse(
         summary_json(summary, with_socket=True),
@@ -74,7 +64,7 @@ def summary_create_api(request: HttpRequest) -> JsonResponse:
         site = request_site(request, request.GET.get("site", ""), "summarize")
         if isinstance(site, JsonResponse):
             return site
-        if not _session_csrf_ok(request):
+        if not session_csrf_ok(request):
             return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
         owner = request.user
         if request.content_type == "multipart/form-data":
@@ -135,7 +125,7 @@ def summary_cancel_api(request: HttpRequest, summary_id: str) -> JsonResponse:
     site = request_site(request, "", "stop summaries")
     if isinstance(site, JsonResponse):
         return site
-    if not _session_csrf_ok(request):
+    if not session_csrf_ok(request):
         return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
     summary = summary_get(summary_id=summary_id, site=None if request_is_staff(request) else site)
     if summary is None:
@@ -152,7 +142,7 @@ def conversation_summary_api(request: HttpRequest, conversation_id: str) -> Json
     site = request_site(request, "", "summarize conversations")
     if isinstance(site, JsonResponse):
         return site
-    if not _session_csrf_ok(request):
+    if not session_csrf_ok(request):
         return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
     conversations = Conversation.objects.select_related("site")
     if not request_is_staff(request):

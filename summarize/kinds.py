@@ -46,7 +46,7 @@ class SummaryKind(GenerationKind):
     def step_messages(self, generation: Generation, step: GenerationStep) -> list[ChatMessage]:
         return step_messages(text=step.text, language=_summary(generation).language)
 
-    def step_params(self, generation: Generation) -> GenerationParams:
+    def step_params(self, generation: Generation, step: GenerationStep) -> GenerationParams:
         return GenerationParams(max_tokens=settings.SUMMARY_STEP_MAX_TOKENS, temperature=0.0)
 
     def step_fallback(self, generation: Generation, step: GenerationStep) -> str:

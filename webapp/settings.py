@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "chat",
     "knowledge",
     "summarize",
+    "translate",
     "evaluation",
 ]
 
@@ -199,6 +200,13 @@ SUMMARY_STEP_MAX_TOKENS = env_int("SUMMARY_STEP_MAX_TOKENS", 200)  # of each chu
 # when it finishes, so a restarted worker redoes only the steps that were not done).
 SUMMARY_STEP_STALE_SECONDS = env_float("SUMMARY_STEP_STALE_SECONDS", 60.0)
 SUMMARY_STEPS_INLINE = False  # `evaluate summarize` runs the steps in its own process
+
+# --- Translations --------------------------------------------------------------------------
+# A text up to this many tokens is translated in one streamed step; a longer one, and any
+# Markdown or HTML document of several blocks, segment by segment with progress.
+TRANSLATION_CHUNK_TOKENS = env_int("TRANSLATION_CHUNK_TOKENS", 700)
+TRANSLATION_MAX_TOKENS = env_int("TRANSLATION_MAX_TOKENS", 1536)
+TRANSLATION_MAX_BYTES = env_int("TRANSLATION_MAX_BYTES", 5 * 1024 * 1024)
 
 # --- Knowledge ---------------------------------------------------------------------------
 # Routing thresholds (README: Knowledge); a site may override the first two in the admin.

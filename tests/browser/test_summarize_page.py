@@ -29,7 +29,7 @@ def test_a_long_text_is_summarized_with_progress_and_listed(page: Page, asgi_ser
         and summary.method == "model"
         and GenerationStep.objects.filter(generation__summary=summary).count() >= 2
     )
-    expect(page.locator("#summary")).to_have_text(summary.text.strip())
+    expect(page.locator("#result")).to_have_text(summary.text.strip())
     expect(page.get_by_text("Written by the model.")).to_be_visible()
     assert (
         int(progress.get_attribute("max") or 0)
@@ -37,7 +37,7 @@ def test_a_long_text_is_summarized_with_progress_and_listed(page: Page, asgi_ser
     )
     expect(page.get_by_role("button", name="Stop")).to_be_hidden()
     page.reload()  # the job's page shows the stored result
-    expect(page.locator("#summary")).to_have_text(summary.text.strip())
+    expect(page.locator("#result")).to_have_text(summary.text.strip())
     past = page.get_by_role("navigation", name="Past summaries")
     expect(past.get_by_role("link")).to_have_count(1)
     expect(past).to_contain_text("Done")

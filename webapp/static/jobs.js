@@ -1,18 +1,22 @@
-// The summarize page: POST the form to the API, then follow the job's socket (it replays
-// from the start, then the live tail) until generation.done or generation.error.
+// The job pages (summarize, translate): POST the form to the API, then follow the job's
+// socket (it replays from the start, then the live tail) until generation.done or
+// generation.error. The page names its API (data-api), its page URL (data-page) and the
+// file extension of downloads (data-download).
 (function () {
   "use strict";
-  const root = document.getElementById("summarize");
+  const root = document.getElementById("job");
   if (!root) return;
-  const form = document.getElementById("summary-form");
-  const out = document.getElementById("summary");
+  const form = document.getElementById("job-form");
+  const out = document.getElementById("result");
+  const misses = document.getElementById("misses");
+  const detected = document.getElementById("detected");
   const state = document.getElementById("state");
   const progress = document.getElementById("progress");
   const methodNote = document.getElementById("method-note");
   const stop = document.getElementById("stop");
   const copy = document.getElementById("copy");
   const download = document.getElementById("download");
-  const button = document.getElementById("summarize-button");
+  const button = document.getElementById("start");
   const csrf = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRFToken": "([^"]+)"/);
   let socket = null;
   let job = null;
@@ -33,8 +37,10 @@
     finished = false;
     out.textContent = "";
     methodNote.textContent = "";
+    if (detected && current.source_lang) detected.textContent = "Source language: " + current.source_lang + (current.detected_lang && current.detected_lang !== current.source_lang ? " (detected " + current.detected_lang + ")" : "");
     if (current.status === "done" || current.status === "failed" || current.status === "cancelled") {
-      out.textContent = current.summary || "";
+      out.textContent = current.summary || current.translation || "";
+      showMisses(current.glossary_misses);
       finish(current.status, current.method);
       return;
     }
@@ -68,11 +74,48 @@
       out.textContent += event.text;
     } else if (event.type === "generation.done") {
       if (typeof event.text === "string") out.textContent = event.text;
+      showMisses(event.glossary_misses);
       finish(event.status, event.method);
     } else if (event.type === "generation.error") {
       if (typeof event.text === "string" && event.text) out.textContent = event.text;
       finish("failed", "", event.detail);
     }
+  }
+
+  function showMisses(list) {
+    if (!misses) return;
+    misses.replaceChildren();
+    misses.hidden = !(list && list.length);
+    (list || []).forEach(function (miss) {
+      const item = document.createElement("li");
+      item.textContent = "“" + miss.term + "” should be “" + miss.expected + "”";
+      misses.appendChild(item);
+    });
+    highlight((list || []).map(function (miss) { return miss.term; }));
+  }
+
+  function highlight(terms) {
+    // Marks the glossary terms left as they were in the source, so staff see where to fix.
+    terms = terms.filter(Boolean);
+    if (!terms.length) return;
+    const text = out.textContent;
+    const lower = text.toLowerCase();
+    const parts = [];
+    let at = 0;
+    while (at < text.length) {
+      let best = -1, term = "";
+      terms.forEach(function (t) {
+        const i = lower.indexOf(t.toLowerCase(), at);
+        if (i !== -1 && (best === -1 || i < best)) { best = i; term = t; }
+      });
+      if (best === -1) { parts.push(document.createTextNode(text.slice(at))); break; }
+      parts.push(document.createTextNode(text.slice(at, best)));
+      const mark = document.createElement("mark");
+      mark.textContent = text.slice(best, best + term.length);
+      parts.push(mark);
+      at = best + term.length;
+    }
+    out.replaceChildren.apply(out, parts);
   }
 
   function finish(status, method, detail) {
@@ -82,6 +125,7 @@
     const labels = { done: "Done.", cancelled: "Stopped.", failed: detail || "The summary failed." };
     setState(labels[status] || status);
     if (method) methodNote.textContent = method === "extractive" ? "Made by the extractive summarizer (key sentences)." : "Written by the model.";
+    else if (status === "done" && root.dataset.name === "translation") methodNote.textContent = "Translated by the model.";
   }
 
   form.addEventListener("submit", async function (e) {
@@ -98,7 +142,7 @@
     } catch (err) { busy(false); setState("The server could not be reached."); return; }
     const body = await response.json().catch(function () { return {}; });
     if (!response.ok) { busy(false); setState((body.error && body.error.detail) || "The summary could not be started."); return; }
-    history.replaceState(null, "", "/summarize/" + body.id + "/");
+    history.replaceState(null, "", root.dataset.page + body.id + "/");
     follow(body);
   });
 
@@ -107,14 +151,15 @@
   });
   copy.addEventListener("click", function () { navigator.clipboard.writeText(out.textContent); setState("Copied."); });
   download.addEventListener("click", function () {
-    const blob = new Blob([out.textContent], { type: "text/markdown;charset=utf-8" });
+    const extension = (job && job.download) || root.dataset.download || "md";
+    const blob = new Blob([out.textContent], { type: (extension === "html" ? "text/html" : "text/markdown") + ";charset=utf-8" });
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
-    link.download = "summary-" + (job ? job.id.slice(0, 8) : "") + ".md";
+    link.download = (root.dataset.name || "result") + "-" + (job ? job.id.slice(0, 8) : "") + "." + extension;
     link.click();
     URL.revokeObjectURL(link.href);
   });
 
-  const current = JSON.parse(document.getElementById("current-summary").textContent || "null");
+  const current = JSON.parse(document.getElementById("current-job").textContent || "null");
   if (current) follow(current);
 })();

@@ -1,0 +1,198 @@
+"""Translation: detection, structure kept, the glossary's check, the pipeline with the
+packaged small model, and the API's errors (nothing stored)."""
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+
+from chat.engine import engine_backend
+from chat.models import GenerationStep
+from chat.runner import generation_execute
+from inference.base import BackendError
+from sites.services import site_default_ensure
+from tests.factories import SiteFactory
+from translate.admin import glossary_csv_import
+from translate.glossary import Term, glossary_misses, terms_for
+from translate.languages import language_detect
+from translate.models import Translation
+from translate.services import translation_create
+from translate.structure import document_parse
+
+URL = "/api/v1/translations"
+
+
+def test_detection_of_chinese_english_and_mixed_text():
+    assert language_detect("Where is my parcel? It was due on Monday.").language == "en"
+    assert language_detect("我的包裹在哪里？本来周一应该到的。").language == "zh"
+    mixed = language_detect("我的 iPhone 15 Pro 屏幕坏了, can you help me fix the screen?")
+    assert mixed.mixed
+    assert language_detect("我的订单 12345 还没到").language == "zh"  # digits do not count
+
+
+def test_markdown_and_html_keep_their_structure():
+    markdown = (
+        "# Returns\n\nReturn it within **30 days**, see [our page](https://shop.test/r) "
+        "or `/returns`.\n\n- Print the label\n- Drop it off\n\n```\nkeep this code\n```\n"
+    )
+    document = document_parse(markdown, "markdown")
+    assert document.segments[0] == "Returns"
+    assert "https://shop.test/r" not in document.segments[1]  # protected from the model
+    rebuilt = document.rebuild([f"<{s}>" for s in document.segments])
+    assert rebuilt.startswith("# <Returns>\n\n")
+    assert "(https://shop.test/r)" in rebuilt and "`/returns`" in rebuilt
+    assert "- <Print the label>\n- <Drop it off>" in rebuilt
+    assert "```\nkeep this code\n```" in rebuilt
+    html = '<h2>Returns</h2><p>Within <b>30 days</b>, <a href="/r">here</a>.</p><pre>x = 1</pre>'
+    document = document_parse(html, "html")
+    assert "x = 1" not in document.segments  # code is not translated
+    rebuilt = document.rebuild([s.upper() for s in document.segments])
+    assert rebuilt.startswith("<h2>RETURNS</h2><p>WITHIN <b>30 DAYS</b>")
+    assert '<a href="/r">HERE</a>' in rebuilt and "<pre>x = 1</pre>" in rebuilt
+
+
+@pytest.mark.django_db
+def test_the_glossary_is_checked_and_misses_are_reported():
+    site = SiteFactory.create()
+    glossary_csv_import(
+        site=site,
+        data="source_lang,target_lang,source,target,keep\nen,zh,gift card,礼品卡,\n"
+        "en,zh,Helpline,,yes\n".encode(),
+    )
+    terms = terms_for(site=site, source_lang="en", target_lang="zh")
+    assert {t.source for t in terms} == {"gift card", "Helpline"}
+    pairs = [
+        ("Your Gift Card works with Helpline.", "您的礼品卡可以在 Helpline 使用。"),
+        ("A gift card never expires.", "购物卡永不过期。"),
+        ("Ask Helpline.", "问帮助热线。"),
+    ]
+    misses = glossary_misses(terms, pairs)
+    assert [(m["term"], m["expected"]) for m in misses] == [
+        ("gift card", "礼品卡"),
+        ("Helpline", "Helpline"),
+    ]
+    assert not Term("card", "卡").occurs_in("discard it")  # whole words only
+    with pytest.raises(ValueError, match="Row 2"):
+        glossary_csv_import(site=site, data=b"source_lang,target_lang,source,target\nen,zh,,x\n")
+
+
+@pytest.mark.django_db
+def test_a_short_text_streams_in_one_step_and_keeps_the_direction():
+    translation = translation_create(
+        site=site_default_ensure(), text="您的订单已经发货。", target_lang="en"
+    )
+    assert (translation.source_lang, translation.detected_lang) == ("zh", "zh")
+    generation_execute(str(translation.generation_id))
+    translation.refresh_from_db()
+    assert translation.status == "done" and translation.text
+    assert not GenerationStep.objects.filter(generation_id=translation.generation_id).exists()
+
+
+@pytest.mark.django_db
+@override_settings(SUMMARY_STEPS_INLINE=True)
+def test_a_markdown_document_is_translated_segment_by_segment_into_its_markup():
+    markdown = "# Returns\n\nPrint the label.\n\n- Drop it off\n- Wait for the refund"
+    translation = translation_create(
+        site=site_default_ensure(), text=markdown, target_lang="zh", format="markdown"
+    )
+    for _ in range(3):
+        generation_execute(str(translation.generation_id))
+    translation.refresh_from_db()
+    assert translation.status == "done"
+    steps = GenerationStep.objects.filter(generation_id=translation.generation_id)
+    assert steps.count() == 4 and all(s.done_at for s in steps)
+    lines = translation.text.split("\n")
+    assert lines[0].startswith("# ") and lines[1] == ""
+    assert lines[4].startswith("- ") and lines[5].startswith("- ")
+
+
+@pytest.mark.django_db
+@override_settings(SUMMARY_STEPS_INLINE=True)
+def test_a_segment_the_model_fails_on_keeps_its_source_and_the_rest_goes_on(monkeypatch):
+    backend = engine_backend()
+    real = type(backend).stream
+    calls = {"n": 0}
+
+    def flaky(self, messages, params, request_id):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise BackendError("backend_unavailable", "down for a moment")
+        yield from real(self, messages, params, request_id)
+
+    monkeypatch.setattr(type(backend), "stream", flaky)
+    translation = translation_create(
+        site=site_default_ensure(), text="# Title\n\nFirst.\n\nSecond.", target_lang="zh",
+        format="markdown",
+    )  # fmt: skip
+    for _ in range(3):
+        generation_execute(str(translation.generation_id))
+    translation.refresh_from_db()
+    assert translation.status == "done"
+    assert "First." in translation.text  # the failed segment, as written
+    assert (
+        GenerationStep.objects.filter(
+            generation_id=translation.generation_id, method="fallback"
+        ).count()
+        == 1
+    )
+
+
+def post(client, body, site):
+    return client.post(
+        URL, data=json.dumps(body), content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {site.secret_key}",
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"text": "Hello", "target_lang": "fr"}, "unsupported_language"),
+        ({"text": "Hello", "target_lang": "zh", "source_lang": "de"}, "unsupported_language"),
+        ({"text": "  ", "target_lang": "zh"}, "empty_text"),
+        ({"text": "Hello there", "target_lang": "en"}, "same_language"),
+        ({"text": "Hello", "target_lang": "zh", "glossary": [{"target": "x"}]}, "invalid_glossary"),
+        ({"text": "Hello", "target_lang": "zh", "format": "pdf"}, "invalid_field"),
+    ],
+)
+def test_bad_requests_get_400_and_nothing_is_stored(client, body, code):
+    response = post(client, body, SiteFactory.create())
+    assert response.status_code == 400 and response.json()["error"]["code"] == code
+    assert not Translation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_api_starts_a_job_and_reads_it_back(client):
+    site = SiteFactory.create()
+    assert client.post(URL, data="{}", content_type="application/json").status_code == 401
+    response = post(client, {"text": "Where is my parcel?", "target_lang": "zh"}, site)
+    assert response.status_code == 202
+    job = response.json()
+    assert job["ws_url"].startswith("/ws/jobs/") and job["source_lang"] == "en"
+    detail = client.get(f"{URL}/{job['id']}", HTTP_AUTHORIZATION=f"Bearer {site.secret_key}")
+    assert detail.json()["status"] == "queued" and detail.json()["glossary_misses"] == []
+
+
+@pytest.mark.django_db
+def test_broken_and_unsupported_files_get_400(client):
+    site = SiteFactory.create()
+    for name, data in [
+        ("broken.pdf", b"%PDF-1.4 no"),
+        ("x.png", b"\x89PNG"),
+        ("bad.txt", b"\xff\xfe\x00bad"),
+    ]:
+        response = client.post(
+            URL, data={"file": SimpleUploadedFile(name, data), "target_lang": "zh"},
+            HTTP_AUTHORIZATION=f"Bearer {site.secret_key}",
+        )  # fmt: skip
+        assert response.status_code == 400, name
+        assert response.json()["error"]["code"] == "unreadable_file"
+    assert not Translation.objects.exists()
+    html = b"<p>Return it within <b>30 days</b>.</p>"
+    response = client.post(
+        URL, data={"file": SimpleUploadedFile("policy.html", html), "target_lang": "zh"},
+        HTTP_AUTHORIZATION=f"Bearer {site.secret_key}",
+    )  # fmt: skip
+    assert response.status_code == 202 and response.json()["format"] == "html"

@@ -1,0 +1,92 @@
+"""Glossaries: the terms a translation must respect, given to the model and checked after."""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sites.models import Site
+
+
+@dataclass(frozen=True)
+class Term:
+    source: str
+    target: str  # what the translation must contain (the source itself when kept)
+    keep: bool = False
+    case_sensitive: bool = False
+
+    def occurs_in(self, text: str) -> bool:
+        if self.case_sensitive:
+            return self.source in text
+        if re.fullmatch(r"[\w\s.-]+", self.source, re.ASCII):  # a Latin word: whole words
+            pattern = rf"(?<![A-Za-z0-9]){re.escape(self.source)}(?![A-Za-z0-9])"
+            return re.search(pattern, text, re.IGNORECASE) is not None
+        return self.source.lower() in text.lower()
+
+    def respected_in(self, translation: str) -> bool:
+        if self.case_sensitive:
+            return self.target in translation
+        return self.target.lower() in translation.lower()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "keep": self.keep}
+
+
+def terms_for(
+    *, site: Site, source_lang: str, target_lang: str, extra: list[dict[str, Any]] | None = None
+) -> list[Term]:
+    """The site's terms for this direction, then the request's own (which win)."""
+    from translate.models import GlossaryTerm
+
+    terms = {
+        t.source.lower(): Term(t.source, t.source if t.keep else t.target, t.keep, t.case_sensitive)
+        for t in GlossaryTerm.objects.filter(
+            site=site, source_lang=source_lang, target_lang=target_lang
+        )
+        if t.keep or t.target
+    }
+    for row in extra or []:
+        source = str(row.get("source", "")).strip()
+        keep = bool(row.get("keep"))
+        target = source if keep else str(row.get("target", "")).strip()
+        if source and target:
+            terms[source.lower()] = Term(source, target, keep, bool(row.get("case_sensitive")))
+    return sorted(terms.values(), key=lambda t: -len(t.source))
+
+
+def terms_in(terms: list[Term], text: str) -> list[Term]:
+    return [term for term in terms if term.occurs_in(text)]
+
+
+def glossary_misses(terms: list[Term], pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The terms a (source, translation) pair did not respect, each once per segment."""
+    misses = []
+    for source, translation in pairs:
+        for term in terms_in(terms, source):
+            if not term.respected_in(translation):
+                misses.append(
+                    {"term": term.source, "expected": term.target, "segment": source[:200]}
+                )
+    return misses
+
+
+def glossary_validate(value: Any) -> list[dict[str, Any]]:
+    """A request's glossary: a list of {"source", "target"} or {"source", "keep": true}."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list) or len(value) > 500:
+        raise ValueError("'glossary' must be a list of at most 500 terms.")
+    clean = []
+    for row in value:
+        if not isinstance(row, dict) or not isinstance(row.get("source"), str):
+            raise ValueError("Each glossary term needs a 'source' string.")
+        if not row.get("keep") and not isinstance(row.get("target"), str):
+            raise ValueError("Each glossary term needs a 'target' string, or 'keep': true.")
+        clean.append(
+            {
+                "source": row["source"][:200],
+                "target": str(row.get("target", ""))[:200],
+                "keep": bool(row.get("keep")),
+                "case_sensitive": bool(row.get("case_sensitive")),
+            }
+        )
+    return clean

@@ -1,0 +1,165 @@
+"""A translation as a kind of generation (chat.kinds).
+
+A short text is one streamed generation. A document (Markdown or HTML with several
+blocks, or a text over TRANSLATION_CHUNK_TOKENS) is translated in steps (chat.steps), one
+segment (a block's text; a long one cut at sentences) a step, with progress; when all
+are done the segments are put back into the markup (no model call).
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+from chat.kinds import GenerationKind, Outcome
+from chat.models import Generation, GenerationStep
+from chat.steps import chunks_split, steps_ready, steps_results
+from inference.base import Backend, ChatMessage, GenerationParams
+from inference.prompt import estimate_tokens
+from translate.glossary import Term, glossary_misses, terms_for, terms_in
+from translate.models import Translation
+from translate.prompts import translation_clean, translation_messages
+from translate.structure import document_parse
+
+
+def _translation(generation: Generation) -> Translation:
+    return Translation.objects.select_related("site").get(generation=generation)
+
+
+def translation_terms(translation: Translation) -> list[Term]:
+    return terms_for(
+        site=translation.site,
+        source_lang=translation.source_lang,
+        target_lang=translation.target_lang,
+        extra=translation.glossary,
+    )
+
+
+def _restored(document: Any, index: int, value: str) -> str:
+    kept = document.protected[index] if index < len(document.protected) else {}
+    for key, original in kept.items():
+        value = value.replace(key, original)
+    return value
+
+
+def _params(source: str) -> GenerationParams:
+    """Greedy, and a translation is about as long as its source: a model that does not stop
+    is cut at twice the source's length."""
+    wanted = 2 * estimate_tokens(source) + 32
+    return GenerationParams(
+        max_tokens=min(wanted, settings.TRANSLATION_MAX_TOKENS), temperature=0.0
+    )
+
+
+class TranslationKind(GenerationKind):
+    name = "translation"
+    queue_setting = "BATCH_QUEUE"
+
+    def ready(self, generation: Generation) -> bool:
+        return steps_ready(generation, self)
+
+    def steps_plan(self, generation: Generation, backend: Backend) -> list[str] | None:
+        translation = _translation(generation)
+        document = document_parse(translation.source_text, translation.format)
+        budget = settings.TRANSLATION_CHUNK_TOKENS
+        whole = backend.count_tokens(translation.source_text) <= budget
+        if translation.format == Translation.Format.TEXT and whole:
+            return None  # one streamed step: the model keeps its paragraph breaks
+        if len(document.segments) <= 1 and whole:
+            return None
+        steps: list[str] = []
+        plan: list[int] = []  # steps per segment
+        for segment in document.segments:
+            pieces = chunks_split(segment, budget, backend.count_tokens) or [segment]
+            steps += pieces
+            plan.append(len(pieces))
+        context = {**generation.context, "segments": plan}
+        Generation.objects.filter(id=generation.id).update(context=context)
+        generation.context = context
+        return steps
+
+    def step_messages(self, generation: Generation, step: GenerationStep) -> list[ChatMessage]:
+        translation = _translation(generation)
+        return translation_messages(
+            text=step.text,
+            source_lang=translation.source_lang,
+            target_lang=translation.target_lang,
+            terms=terms_in(translation_terms(translation), step.text),
+        )
+
+    def step_params(self, generation: Generation, step: GenerationStep) -> GenerationParams:
+        return _params(step.text)
+
+    def step_fallback(self, generation: Generation, step: GenerationStep) -> str:
+        return step.text  # the model failed on it: the source stays, the report says so
+
+    def before(
+        self, generation: Generation, backend: Backend, messages: list[ChatMessage]
+    ) -> Outcome | None:
+        results = steps_results(generation)
+        if not results:
+            return None
+        translation = _translation(generation)
+        generation.refresh_from_db(fields=["context"])
+        plan: list[int] = generation.context.get("segments") or [1] * len(results)
+        steps = list(GenerationStep.objects.filter(generation=generation, level=1))
+        document = document_parse(translation.source_text, translation.format)
+        joined, at = [], 0
+        for count in plan:
+            part = steps[at : at + count]
+            joined.append(" ".join(translation_clean(s.result, s.text) for s in part))
+            at += count
+        text = document.rebuild(joined)
+        sources = [document.source(i) for i in range(len(joined))]
+        joined = [_restored(document, i, value) for i, value in enumerate(joined)]
+        failed = sum(s.method == "fallback" for s in steps)
+        return self._outcome(translation, text, list(zip(sources, joined, strict=True)), failed)
+
+    def prompt(self, generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
+        translation = _translation(generation)
+        text = translation.source_text
+        terms = terms_in(translation_terms(translation), text)
+        messages = translation_messages(
+            text=text,
+            source_lang=translation.source_lang,
+            target_lang=translation.target_lang,
+            terms=terms,
+        )
+        return messages, 0
+
+    def params(self, generation: Generation) -> GenerationParams:
+        return _params(_translation(generation).source_text)
+
+    def outcome(self, generation: Generation, text: str, status: str) -> Outcome:
+        translation = _translation(generation)
+        cleaned = translation_clean(text, translation.source_text)
+        return self._outcome(translation, cleaned, [(translation.source_text, cleaned)], 0)
+
+    def _outcome(
+        self, translation: Translation, text: str, pairs: list[tuple[str, str]], failed: int
+    ) -> Outcome:
+        misses = glossary_misses(translation_terms(translation), pairs)
+        extra: dict[str, Any] = {
+            "source_lang": translation.source_lang,
+            "target_lang": translation.target_lang,
+            "glossary_misses": misses,
+            "segments_failed": failed,
+        }
+        return Outcome(text, extra=extra, replaced=True)
+
+    def store(self, generation: Generation, status: str, outcome: Outcome | None) -> None:
+        fields: dict[str, object] = {"status": status}
+        if outcome is not None:
+            fields["text"] = outcome.text
+            fields["glossary_misses"] = outcome.extra.get("glossary_misses", [])
+        Translation.objects.filter(generation=generation).update(**fields)
+
+    def result(self, generation: Generation) -> Outcome:
+        translation = Translation.objects.filter(generation=generation).first()
+        if translation is None:
+            return Outcome("")
+        extra = {
+            "source_lang": translation.source_lang,
+            "target_lang": translation.target_lang,
+            "glossary_misses": translation.glossary_misses,
+        }
+        return Outcome(translation.text, extra=extra)

@@ -1,0 +1,68 @@
+"""The translator's prompts: instructions, the glossary terms a segment contains, and one
+example pair per direction (the small default model copies the example's register and
+stops after the translation instead of explaining it)."""
+
+import re
+
+from inference.base import ChatMessage
+from translate.glossary import Term
+from translate.languages import LANGUAGES
+
+SYSTEM = (
+    "You are a professional translator for a customer-service team. Translate the user's "
+    "text from {source} into {target}. Reply with the translation only: no notes, no "
+    "quotes, no explanations. Keep numbers, names, URLs, placeholders such as ⟦0⟧ and "
+    "Markdown marks (**, *, [ ], `) exactly as they are."
+)
+EXAMPLES: dict[tuple[str, str], tuple[str, str]] = {
+    ("en", "zh"): (
+        "Your refund of 25.00 USD was sent on Monday and should reach your card within five "
+        "working days.",
+        "您的 25.00 美元退款已于周一发出，预计五个工作日内退回到您的银行卡。",
+    ),
+    ("zh", "en"): (
+        "您的订单已经发货，快递单号是 SF1234567，预计明天送达。",
+        "Your order has shipped. The tracking number is SF1234567, and it should arrive tomorrow.",
+    ),
+}
+_LEAD = re.compile(r"^\s*(?:translation|译文|翻译)\s*[:：]\s*", re.IGNORECASE)
+
+
+def glossary_note(terms: list[Term]) -> str:
+    if not terms:
+        return ""
+    lines = [
+        f'- keep "{t.source}" as it is' if t.keep else f'- translate "{t.source}" as "{t.target}"'
+        for t in terms
+    ]
+    return "\nUse this glossary:\n" + "\n".join(lines)
+
+
+def translation_messages(
+    *, text: str, source_lang: str, target_lang: str, terms: list[Term] | None = None
+) -> list[ChatMessage]:
+    system = SYSTEM.format(
+        source=LANGUAGES[source_lang].name, target=LANGUAGES[target_lang].name
+    ) + glossary_note(terms or [])
+    messages: list[ChatMessage] = [{"role": "system", "content": system}]
+    if example := EXAMPLES.get((source_lang, target_lang)):
+        messages += [
+            {"role": "user", "content": example[0]},
+            {"role": "assistant", "content": example[1]},
+        ]
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+def plain_messages(*, text: str, target_lang: str) -> list[ChatMessage]:
+    """The baseline: the raw model asked in one line."""
+    return [{"role": "user", "content": f"Translate to {LANGUAGES[target_lang].name}: {text}"}]
+
+
+def translation_clean(text: str, source: str) -> str:
+    """The model's reply without a "Translation:" lead or quotes the source did not have."""
+    text = _LEAD.sub("", text.strip())
+    for left, right in (('"', '"'), ("“", "”"), ("「", "」")):
+        if text.startswith(left) and text.endswith(right) and not source.strip().startswith(left):
+            text = text[len(left) : -len(right)].strip()
+    return text

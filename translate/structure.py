@@ -1,0 +1,166 @@
+"""Documents as segments to translate and the markup around them, kept as it is.
+
+- text: paragraphs (split by blank lines);
+- markdown: the inline content of each block (markdown-it): headings, paragraphs, list
+  items, table cells, quotes; code, fences, HTML blocks and the markers stay as written;
+  link targets and inline code are protected by placeholders;
+- html: the text nodes (lxml), outside script, style, code and pre.
+
+`rebuild` puts the translated segments back where their sources were.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import lxml.html
+from markdown_it import MarkdownIt
+
+FORMATS = ("text", "markdown", "html")
+_WORD = re.compile(r"[^\W\d_]", re.UNICODE)  # a letter of any script
+_MD_PROTECT = re.compile(r"(`[^`]+`|\]\([^)\s]+(?:\s+\"[^\"]*\")?\)|<https?://[^>]+>|https?://\S+)")
+_MD_PREFIX = re.compile(r"^(\s*(?:#{1,6}\s+|[-*+]\s+(?:\[[ xX]\]\s+)?|\d+[.)]\s+|>\s*)*)")
+_SKIP_HTML = {"script", "style", "code", "pre", "kbd", "samp"}
+
+
+@dataclass
+class Document:
+    format: str
+    segments: list[str]  # the texts to translate, in order
+    rebuild_with: Callable[[list[str]], str]
+    protected: list[dict[str, str]] = field(default_factory=list)  # placeholders per segment
+
+    def source(self, index: int) -> str:
+        """Segment `index` as written (placeholders put back)."""
+        kept = self.protected[index] if index < len(self.protected) else {}
+        return _restore(self.segments[index], kept)
+
+    def rebuild(self, translations: list[str]) -> str:
+        restored = [
+            _restore(text, self.protected[i] if i < len(self.protected) else {})
+            for i, text in enumerate(translations)
+        ]
+        return self.rebuild_with(restored)
+
+
+def document_parse(text: str, format: str) -> Document:
+    if format == "markdown":
+        return _markdown(text)
+    if format == "html":
+        return _html(text)
+    return _text(text)
+
+
+def format_guess(name: str = "", text: str = "") -> str:
+    lowered = name.lower()
+    if lowered.endswith((".md", ".markdown")):
+        return "markdown"
+    if lowered.endswith((".html", ".htm")) or re.match(
+        r"\s*<(!doctype|html|p|div|h[1-6]|ul)\b", text, re.I
+    ):
+        return "html"
+    return "text"
+
+
+def _text(text: str) -> Document:
+    parts = re.split(r"(\n\s*\n)", text.strip())
+    segments = [p for i, p in enumerate(parts) if i % 2 == 0]
+
+    def rebuild(translated: list[str]) -> str:
+        out = list(parts)
+        for i, value in enumerate(translated):
+            out[2 * i] = value
+        return "".join(out)
+
+    return Document("text", segments, rebuild)
+
+
+def _protect(text: str) -> tuple[str, dict[str, str]]:
+    """Replace link targets, URLs and inline code with ⟦n⟧ the model copies as is."""
+    kept: dict[str, str] = {}
+
+    def hold(match: re.Match[str]) -> str:
+        key = f"⟦{len(kept)}⟧"
+        kept[key] = match.group(0)
+        return key if not match.group(0).startswith("](") else "](" + key + ")"
+
+    protected = _MD_PROTECT.sub(hold, text)
+    for key, value in list(kept.items()):
+        if value.startswith("]("):
+            kept[key] = value[2:-1]
+    return protected, kept
+
+
+def _restore(text: str, kept: dict[str, str]) -> str:
+    for key, value in kept.items():
+        text = text.replace(key, value)
+    return text
+
+
+def _markdown(text: str) -> Document:
+    lines = text.split("\n")
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    slots: list[tuple[int, int, str]] = []  # (first line, last line + 1, prefix)
+    segments: list[str] = []
+    protected: list[dict[str, str]] = []
+    for token in tokens:
+        if token.type != "inline" or not token.map or not _WORD.search(token.content):
+            continue
+        start, end = token.map
+        if any(start < s_end and s_start < end for s_start, s_end, _ in slots):
+            continue  # a table row holds several cells on one line: translated as one
+        first = lines[start]
+        prefix = _MD_PREFIX.match(first).group(1) if _MD_PREFIX.match(first) else ""  # type: ignore[union-attr]
+        if first.lstrip().startswith("|"):  # a table row: the line as a whole
+            content, prefix = first, ""
+        else:
+            content = token.content
+        segment, kept = _protect(content)
+        slots.append((start, end, prefix))
+        segments.append(segment)
+        protected.append(kept)
+
+    def rebuild(translated: list[str]) -> str:
+        out = list(lines)
+        for (start, end, prefix), value in sorted(
+            zip(slots, translated, strict=True), key=lambda pair: -pair[0][0]
+        ):
+            out[start:end] = [prefix + value.replace("\n", " ").strip()]
+        return "\n".join(out)
+
+    return Document("markdown", segments, rebuild, protected)
+
+
+def _html(text: str) -> Document:
+    root = lxml.html.fragment_fromstring(text, create_parent="div")
+    holders: list[tuple[Any, str]] = []  # (element, "text" | "tail")
+    segments: list[str] = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue  # comments, processing instructions
+        inside_skip = element.tag in _SKIP_HTML or any(
+            a.tag in _SKIP_HTML for a in element.iterancestors() if isinstance(a.tag, str)
+        )
+        if element.text and _WORD.search(element.text) and not inside_skip:
+            holders.append((element, "text"))
+            segments.append(element.text.strip())
+        parent_skip = any(
+            a.tag in _SKIP_HTML for a in element.iterancestors() if isinstance(a.tag, str)
+        )
+        if element is not root and element.tail and _WORD.search(element.tail) and not parent_skip:
+            holders.append((element, "tail"))
+            segments.append(element.tail.strip())
+
+    def rebuild(translated: list[str]) -> str:
+        for (element, slot), value in zip(holders, translated, strict=True):
+            original = getattr(element, slot) or ""
+            lead = original[: len(original) - len(original.lstrip())]
+            trail = original[len(original.rstrip()) :]
+            setattr(element, slot, lead + value.strip() + trail)
+        inner = (root.text or "") + "".join(
+            lxml.html.tostring(child, encoding="unicode") for child in root
+        )
+        return inner
+
+    return Document("html", segments, rebuild)
