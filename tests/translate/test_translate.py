@@ -86,7 +86,7 @@ def test_a_short_text_streams_in_one_step_and_keeps_the_direction():
     generation_execute(str(translation.generation_id))
     translation.refresh_from_db()
     assert translation.status == "done" and translation.text
-    assert not GenerationStep.objects.filter(generation_id=translation.generation_id).exists()
+    assert not GenerationStep.objects.filter(generation__translation=translation).exists()
 
 
 @pytest.mark.django_db
@@ -100,7 +100,7 @@ def test_a_markdown_document_is_translated_segment_by_segment_into_its_markup():
         generation_execute(str(translation.generation_id))
     translation.refresh_from_db()
     assert translation.status == "done"
-    steps = GenerationStep.objects.filter(generation_id=translation.generation_id)
+    steps = GenerationStep.objects.filter(generation__translation=translation)
     assert steps.count() == 4 and all(s.done_at for s in steps)
     lines = translation.text.split("\n")
     assert lines[0].startswith("# ") and lines[1] == ""
