@@ -132,7 +132,7 @@ def test_a_segment_the_model_fails_on_keeps_its_source_and_the_rest_goes_on(monk
     assert "First." in translation.text  # the failed segment, as written
     assert (
         GenerationStep.objects.filter(
-            generation_id=translation.generation_id, method="fallback"
+            generation__translation=translation, method="fallback"
         ).count()
         == 1
     )
