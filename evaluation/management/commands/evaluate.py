@@ -45,7 +45,7 @@ class Command(BaseCommand):
     help = "Evaluate the product on a dataset (tasks: faq, answers)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("task", choices=["faq", "answers", "summarize"])
+        parser.add_argument("task", choices=["faq", "answers", "summarize", "translate"])
         parser.add_argument(
             "--dataset",
             type=Path,
@@ -95,6 +95,9 @@ class Command(BaseCommand):
         if options["task"] == "summarize":
             self.summarize_handle(options)
             return
+        if options["task"] == "translate":
+            self.translate_handle(options)
+            return
         if options["task"] == "answers":
             self.answers_handle(options)
             return
@@ -118,6 +121,34 @@ class Command(BaseCommand):
             self.calibration_print(
                 calibration_report(outcomes, outcome_decide), as_json=options["json"]
             )
+
+    def translate_handle(self, options: dict[str, Any]) -> None:
+        from evaluation.translations import translate_evaluate
+
+        runs = []
+        for path in options["dataset"]:
+            try:
+                run = translate_evaluate(path=path, limit=options["limit"])
+            except DatasetError as exc:
+                raise CommandError(f"{path}: {exc}") from exc
+            runs.append(run)
+            figures = run.figures
+            if options["json"]:
+                self.stdout.write(json.dumps(figures, ensure_ascii=False))
+                continue
+            self.stdout.write(
+                f"{figures['dataset']} ({figures['direction']}, {figures['items']} items): "
+                f"BLEU {figures['bleu']} (plain prompt {figures['baseline_bleu']}), "
+                f"chrF {figures['chrf']} (plain prompt {figures['baseline_chrf']}), "
+                f"latency p50 {figures['latency_ms_p50']} ms"
+            )
+        if options["predictions"]:
+            with options["predictions"].open("w", encoding="utf-8") as out:
+                for run in runs:
+                    for item, hyp in zip(run.items, run.hypotheses, strict=True):
+                        out.write(
+                            json.dumps({"src": item.src, "hyp": hyp}, ensure_ascii=False) + "\n"
+                        )
 
     def summarize_handle(self, options: dict[str, Any]) -> None:
         from evaluation.summaries import prediction_row, summarize_evaluate
