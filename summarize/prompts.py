@@ -34,18 +34,18 @@ DIALOGUE_NOTE = {
     "en": " Write in the third person and name who said what.",
     "zh": "用第三人称写，说明谁说了什么。",
 }
+# The structured form is asked for in the system prompt, as a template the reply fills: put
+# after the conversation as an instruction, the 1.5B model wrote prose instead.
 STRUCTURED = {
-    "en": "Summarize the conversation in exactly four lines:\n"
-    "Request: what the customer asked for\n"
-    "Discussed: what was discussed or tried\n"
-    "Outcome: how it ended\n"
-    "Next steps: what was promised next, or 'none'",
-    "zh": "用四行总结这段对话，格式如下：\n"
-    "诉求：客户想要什么\n"
-    "过程：讨论或尝试了什么\n"
-    "结果：最后怎样\n"
-    "后续：承诺了哪些后续步骤，没有就写“无”",
+    "en": "You summarize customer-service conversations for the agent who takes over. Keep "
+    "names, numbers and dates exactly as written. Reply in exactly four lines and nothing "
+    "else:\nRequest: <what the customer asked for>\nDiscussed: <what was discussed or "
+    "tried>\nOutcome: <how it ended>\nNext steps: <what was promised next, or none>",
+    "zh": "你为接手的客服人员总结客服对话。人名、数字和日期保持原样。只回复以下四行，不要写别的："
+    "\n诉求：<客户想要什么>\n过程：<讨论或尝试了什么>\n结果：<最后怎样>\n后续：<承诺了哪些后续步骤，"
+    "没有就写“无”>",
 }
+CONVERSATION = {"en": "Conversation:", "zh": "对话："}
 STEP = {
     "en": "This is one part of a longer document. Summarize this part in three to five "
     "sentences, keeping the names, numbers and dates it states.",
@@ -58,8 +58,6 @@ PARTS = {
 
 
 def instruction(*, language: str, length: str, kind: str, structured: bool = False) -> str:
-    if kind == "dialogue" and structured:
-        return STRUCTURED[language]
     text = LENGTH[language][length].format(what=WHAT[language][kind])
     if kind == "dialogue":
         text += DIALOGUE_NOTE[language]
@@ -70,6 +68,11 @@ def summary_messages(
     *, text: str, language: str, length: str, kind: str, structured: bool = False
 ) -> list[ChatMessage]:
     """The whole text summarized at once (it fits the context)."""
+    if kind == "dialogue" and structured:
+        return [
+            {"role": "system", "content": STRUCTURED[language]},
+            {"role": "user", "content": f"{CONVERSATION[language]}\n{text}"},
+        ]
     task = instruction(language=language, length=length, kind=kind, structured=structured)
     return [
         {"role": "system", "content": SYSTEM[language]},
@@ -89,6 +92,12 @@ def reduce_messages(
     *, parts: list[str], language: str, length: str, kind: str, structured: bool = False
 ) -> list[ChatMessage]:
     """The partial summaries of a long input, summarized together (the reduce step)."""
+    if kind == "dialogue" and structured:
+        joined = "\n\n".join(parts)
+        return [
+            {"role": "system", "content": STRUCTURED[language]},
+            {"role": "user", "content": f"{PARTS[language]}\n\n{joined}"},
+        ]
     what = "parts" if kind == "document" else kind
     task = instruction(language=language, length=length, kind=what, structured=structured)
     joined = "\n\n".join(f"({n}) {part}" for n, part in enumerate(parts, start=1))
