@@ -6,6 +6,7 @@ own path in this process (translation_create, the generation runner), beside the
 default model asked with a plain one-line prompt in the same run (the baseline).
 """
 
+import csv
 import json
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from evaluation.metrics import percentile
 from evaluation.models import EvaluationReport
 from inference.base import GenerationParams
 from sites.models import Site
+from translate.glossary import Term
 from translate.languages import LANGUAGES
 from translate.prompts import plain_messages, translation_clean
 from translate.services import translation_create
@@ -66,14 +68,33 @@ def items_read(path: Path) -> list[Item]:
     return items
 
 
-def product_translate(site: Site, item: Item) -> tuple[str, float]:
+def product_translate(
+    site: Site, item: Item, glossary: list[dict[str, Any]]
+) -> tuple[str, float, list[dict[str, str]]]:
     started = time.perf_counter()
     translation = translation_create(
-        site=site, text=item.src, source_lang=item.src_lang, target_lang=item.tgt_lang
+        site=site,
+        text=item.src,
+        source_lang=item.src_lang,
+        target_lang=item.tgt_lang,
+        glossary=glossary or None,
     )
     generation_execute(str(translation.generation_id))
     translation.refresh_from_db()
-    return translation.text, time.perf_counter() - started
+    return translation.text, time.perf_counter() - started, translation.glossary_misses
+
+
+def glossary_read(path: Path) -> list[dict[str, Any]]:
+    """A glossary CSV (the admin's import format) as request terms."""
+    with path.open(encoding="utf-8-sig") as handle:
+        return [
+            {
+                "source": row["source"],
+                "target": row.get("target") or "",
+                "keep": (row.get("keep") or "").strip().lower() in ("1", "yes", "true"),
+            }
+            for row in csv.DictReader(handle)
+        ]
 
 
 def baseline_translate(item: Item) -> str:
@@ -90,16 +111,28 @@ def scores(hypotheses: list[str], references: list[str], target: str) -> dict[st
     return {"bleu": round(float(bleu.score), 2), "chrf": round(float(chrf.score), 2)}
 
 
-def translate_evaluate(*, path: Path, limit: int | None = None, save: bool = True) -> TranslateRun:
+def translate_evaluate(
+    *, path: Path, limit: int | None = None, glossary: Path | None = None, save: bool = True
+) -> TranslateRun:
+    """`glossary`: a CSV of terms given with every item; the items are then those whose
+    source contains a term, and the share of (item, term) pairs respected is reported."""
     items = items_read(path)
+    terms = glossary_read(glossary) if glossary else []
+    if terms:
+        found = [Term(t["source"], t["source"] if t["keep"] else t["target"]) for t in terms]
+        items = [item for item in items if any(term.occurs_in(item.src) for term in found)]
     if limit is not None:
         items = ordered_sample(seeded(), items, limit)
     run = TranslateRun(items)
     latencies: list[float] = []
+    occurrences = misses = 0
     site = Site.objects.create(slug=f"evaluation-translations-{time.time_ns()}", name="Evaluation")
     try:
         for item in items:
-            text, seconds = product_translate(site, item)
+            text, seconds, missed = product_translate(site, item, terms)
+            if terms:
+                occurrences += sum(term.occurs_in(item.src) for term in found)
+                misses += len(missed)
             run.hypotheses.append(text)
             latencies.append(seconds * 1000)
             run.baselines.append(baseline_translate(item))
@@ -116,6 +149,14 @@ def translate_evaluate(*, path: Path, limit: int | None = None, save: bool = Tru
         **product,
         "baseline_bleu": baseline["bleu"],
         "baseline_chrf": baseline["chrf"],
+        **(
+            {
+                "glossary_occurrences": occurrences,
+                "glossary_respected": round(1 - misses / occurrences, 4) if occurrences else None,
+            }
+            if terms
+            else {}
+        ),
         "latency_ms_p50": round(percentile(latencies, 50) or 0.0),
         "latency_ms_p99": round(percentile(latencies, 99) or 0.0),
     }

@@ -85,6 +85,12 @@ class Command(BaseCommand):
             default="short",
             help="summarize: the summary length to ask for",
         )
+        parser.add_argument(
+            "--glossary",
+            type=Path,
+            help="translate: a glossary CSV given with every item; only items containing a "
+            "term are run, and the share of terms respected is reported",
+        )
         parser.add_argument("--fast-path-threshold", type=float, help="override for this run")
         parser.add_argument("--no-answer-threshold", type=float, help="override for this run")
         parser.add_argument(
@@ -128,7 +134,9 @@ class Command(BaseCommand):
         runs = []
         for path in options["dataset"]:
             try:
-                run = translate_evaluate(path=path, limit=options["limit"])
+                run = translate_evaluate(
+                    path=path, limit=options["limit"], glossary=options["glossary"]
+                )
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
             runs.append(run)
@@ -141,6 +149,12 @@ class Command(BaseCommand):
                 f"BLEU {figures['bleu']} (plain prompt {figures['baseline_bleu']}), "
                 f"chrF {figures['chrf']} (plain prompt {figures['baseline_chrf']}), "
                 f"latency p50 {figures['latency_ms_p50']} ms"
+                + (
+                    f", glossary respected {figures['glossary_respected']} of "
+                    f"{figures['glossary_occurrences']} occurrences"
+                    if "glossary_respected" in figures
+                    else ""
+                )
             )
         if options["predictions"]:
             with options["predictions"].open("w", encoding="utf-8") as out:
