@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.management import call_command
 from django.test import override_settings
@@ -31,6 +31,9 @@ from sites.models import Site
 
 WORD = re.compile(r"\w+", re.UNICODE)
 DOCUMENT_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -260,7 +263,7 @@ def language_figures(rows: list[Answered]) -> dict[str, Any]:
     }
 
 
-def queries_part(queries: list[dict[str, Any]], part: str) -> list[dict[str, Any]]:
+def queries_part(queries: list[T], part: str) -> list[T]:
     """A seeded half of the queries ("calibrate", "report": disjoint), or all of them, so
     that a threshold is chosen on one half and its figures reported on the other."""
     if part == "all":

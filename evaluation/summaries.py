@@ -18,7 +18,7 @@ from django.test import override_settings
 from rouge_score import rouge_scorer
 
 from chat.runner import generation_execute
-from evaluation.answers import _Words, words
+from evaluation.answers import _Words, queries_part, words
 from evaluation.convert import ordered_sample, seeded
 from evaluation.faq import DatasetError
 from evaluation.metrics import percentile
@@ -115,9 +115,11 @@ def _mean(rows: list[dict[str, float]], name: str) -> float | None:
 
 
 def summarize_evaluate(
-    *, path: Path, limit: int | None = None, length: str = "short", save: bool = True
-) -> SummarizeRun:
-    items = list(items_read(path))
+    *, path: Path, limit: int | None = None, length: str = "short", part: str = "all",
+    save: bool = True,
+) -> SummarizeRun:  # fmt: skip
+    """`part`: a seeded half of the items (choose prompts on "calibrate", report "report")."""
+    items = queries_part(list(items_read(path)), part)
     if limit is not None:
         items = ordered_sample(seeded(), items, limit)
     run = SummarizeRun(items)
@@ -145,6 +147,7 @@ def summarize_evaluate(
         "dataset": path.stem,
         "items": len(items),
         "length": length,
+        "part": part,
         "language": language_of(items[0].text) if items else "",
         **{name: _mean(scores, name) for name in ROUGE_TYPES},
         **{

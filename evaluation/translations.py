@@ -17,6 +17,7 @@ import sacrebleu
 
 from chat.engine import engine_backend
 from chat.runner import generation_execute
+from evaluation.answers import queries_part
 from evaluation.convert import ordered_sample, seeded
 from evaluation.faq import DatasetError
 from evaluation.metrics import percentile
@@ -112,11 +113,12 @@ def scores(hypotheses: list[str], references: list[str], target: str) -> dict[st
 
 
 def translate_evaluate(
-    *, path: Path, limit: int | None = None, glossary: Path | None = None, save: bool = True
-) -> TranslateRun:
+    *, path: Path, limit: int | None = None, glossary: Path | None = None, part: str = "all",
+    save: bool = True,
+) -> TranslateRun:  # fmt: skip
     """`glossary`: a CSV of terms given with every item; the items are then those whose
     source contains a term, and the share of (item, term) pairs respected is reported."""
-    items = items_read(path)
+    items = queries_part(items_read(path), part)
     terms = glossary_read(glossary) if glossary else []
     if terms:
         found = [Term(t["source"], t["source"] if t["keep"] else t["target"]) for t in terms]
@@ -145,6 +147,7 @@ def translate_evaluate(
     run.figures = {
         "dataset": path.stem,
         "items": len(items),
+        "part": part,
         "direction": f"{items[0].src_lang}-{target}" if items else "",
         **product,
         "baseline_bleu": baseline["bleu"],

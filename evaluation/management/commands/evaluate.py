@@ -61,7 +61,8 @@ class Command(BaseCommand):
             "--part",
             choices=["all", "calibrate", "report"],
             default="all",
-            help="answers: a seeded half of the queries (calibrate on one, report the other)",
+            help="answers, summarize, translate: a seeded half of the queries or items "
+            "(calibrate on one, report the other)",
         )
         parser.add_argument(
             "--check-only",
@@ -135,8 +136,9 @@ class Command(BaseCommand):
         for path in options["dataset"]:
             try:
                 run = translate_evaluate(
-                    path=path, limit=options["limit"], glossary=options["glossary"]
-                )
+                    path=path, limit=options["limit"], glossary=options["glossary"],
+                    part=options["part"],
+                )  # fmt: skip
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
             runs.append(run)
