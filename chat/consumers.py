@@ -158,6 +158,7 @@ class ConversationConsumer(SocketConsumer):
 
     client_events = CLIENT_EVENTS
     conversation: Conversation
+    staff = False
 
     async def connect(self) -> None:
         self.language = socket_language(self.scope)
@@ -174,6 +175,10 @@ class ConversationConsumer(SocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.conversation = conversation
+        token = (query.get("token") or [None])[0]
+        user = self.scope.get("user")
+        # A staff session (not a visitor's token) may write as an agent and sees both sides.
+        self.staff = not token and bool(user and user.is_authenticated and user.is_staff)
         try:
             await self.channel_layer.group_add(group_name(conversation.id), self.channel_name)
         except RedisError as exc:
@@ -184,6 +189,12 @@ class ConversationConsumer(SocketConsumer):
             return
         self.group = group_name(conversation.id)
         await self.accept()
+        if self.staff:
+            for hook in services.staff_open_hooks:  # live translation starts translating
+                try:
+                    await db_async(hook)(conversation)
+                except Exception:
+                    log.exception("staff open hook %s failed", hook)
 
     async def disconnect(self, code: int) -> None:
         await super().disconnect(code)
@@ -218,6 +229,18 @@ class ConversationConsumer(SocketConsumer):
                     self.group, {**created, "type": "message.created", "sender": self.channel_name}
                 )
 
+    async def on_agent_message(self, event: dict[str, Any]) -> None:
+        """A staff member replies in the conversation (the admin's reply box)."""
+        if not self.staff:
+            raise FrameError("forbidden", _("Only staff may write as an agent."))
+        text = field_str(event, "text")
+        try:
+            await db_async(services.agent_message_post)(
+                conversation=self.conversation, author=self.scope.get("user"), text=text
+            )
+        except ValidationError as exc:
+            raise FrameError(exc.code or "invalid_message", " ".join(exc.messages)) from exc
+
     async def on_cancel(self, event: dict[str, Any]) -> None:
         generation = await self._generation(field_str(event, "generation_id"))
         await db_async(services.generation_cancel)(generation=generation)
@@ -238,6 +261,23 @@ class ConversationConsumer(SocketConsumer):
         return generation
 
     # Group events (channel layer) -------------------------------------------------------
+
+    async def agent_message(self, event: dict[str, Any]) -> None:
+        """Group event: an agent's message, as this side sees it."""
+        from chat.models import Message
+        from chat.notify import agent_message_json
+
+        message = await db_async(
+            Message.objects.select_related("author").filter(id=event["message_id"]).first
+        )()
+        if message is not None:
+            payload = agent_message_json(message, staff=self.staff)
+            await self.send_json({"type": "agent.message", "message": payload})
+
+    async def message_translated(self, event: dict[str, Any]) -> None:
+        """Group event: a visitor's message translated for staff; visitors never see it."""
+        if self.staff:
+            await self.send_json(dict(event))
 
     async def message_created(self, event: dict[str, Any]) -> None:
         if event.get("sender") == self.channel_name:

@@ -25,7 +25,7 @@ class FrameError(Exception):
         return {"type": "error", "code": self.code, "detail": self.detail}
 
 
-CLIENT_EVENTS = ("user.message", "cancel", "resume", "typing", "ping")
+CLIENT_EVENTS = ("user.message", "agent.message", "cancel", "resume", "typing", "ping")
 
 
 def field_str(event: dict[str, Any], name: str, *, required: bool = True, max_len: int = 0) -> str:
@@ -75,5 +75,6 @@ def message_created(message: Message, client_id: str = "") -> dict[str, Any]:
             "generation_id": str(generation.id) if generation else None,
             "route": message.route,
             "sources": message.sources,
+            "language": message.language,
         },
     }

@@ -42,6 +42,7 @@ class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
+        AGENT = "agent"  # a person of the staff, writing in the conversation
 
     Status = AnswerStatus
 
@@ -60,6 +61,20 @@ class Message(models.Model):
     sources = models.JSONField(default=list, blank=True)
     # Set by the client so that a message re-sent after a reconnect is stored once.
     client_id = models.CharField(max_length=64, blank=True)
+    # Live translation (translate.live): the language of `text`; for a visitor's message,
+    # its translation into the staff's language; for an agent's, what the agent wrote
+    # (`original`) when `text` is its translation into the visitor's language.
+    language = models.CharField(max_length=16, blank=True)
+    translation = models.TextField(blank=True)
+    translation_language = models.CharField(max_length=16, blank=True)
+    original = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -12,7 +12,7 @@ from chat.tokens import conversation_token_read
 def conversation_access(
     *, conversation_id: uuid.UUID | str, token: str | None = None, user: Any = None
 ) -> Conversation | None:
-    """The conversation if the token opens it or the user owns it; otherwise None."""
+    """The conversation if the token opens it, the user owns it or is staff; else None."""
     try:
         wanted = uuid.UUID(str(conversation_id))
     except ValueError:
@@ -22,7 +22,10 @@ def conversation_access(
             return None
         return Conversation.objects.select_related("site").filter(id=wanted).first()
     if user is not None and user.is_authenticated:
-        return Conversation.objects.select_related("site").filter(id=wanted, owner=user).first()
+        conversations = Conversation.objects.select_related("site").filter(id=wanted)
+        if not user.is_staff:  # staff open any conversation (reply, follow it live)
+            conversations = conversations.filter(owner=user)
+        return conversations.first()
     return None
 
 
@@ -35,9 +38,10 @@ def message_list(conversation: Conversation) -> QuerySet[Message]:
 
 
 def generation_active(conversation: Conversation) -> Generation | None:
+    """The assistant's answer being written, if any (translations do not count)."""
     return (
         conversation.generations.filter(
-            status__in=[Generation.Status.QUEUED, Generation.Status.STREAMING]
+            kind="chat", status__in=[Generation.Status.QUEUED, Generation.Status.STREAMING]
         )
         .order_by("queued_at")
         .first()

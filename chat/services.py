@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,13 @@ from chat.selectors import generation_active
 from sites.models import Site
 
 log = logging.getLogger(__name__)
+
+
+# Apps that act on a conversation's messages register here in their AppConfig.ready
+# (translate: live translation), so that chat imports none of them.
+visitor_message_hooks: list[Callable[[Message], None]] = []  # after a visitor's message
+staff_open_hooks: list[Callable[[Conversation], None]] = []  # a staff socket opened it
+agent_message_writers: list[Callable[..., Message]] = []  # stores an agent's message
 
 
 class ConversationBusy(Exception):
@@ -77,7 +85,27 @@ def message_post(*, conversation: Conversation, text: str, client_id: str = "") 
         if posted is None:
             raise
         return posted
+    for hook in visitor_message_hooks:
+        try:
+            hook(user_message)
+        except Exception:  # a translation that cannot be queued never blocks the message
+            log.exception("visitor message hook %s failed", hook)
     return PostedMessage(user_message, assistant, generation, created=True)
+
+
+def agent_message_post(*, conversation: Conversation, author: Any, text: str) -> Message:
+    """A staff member writes in the conversation; the visitor gets `agent.message`."""
+    from chat.notify import agent_message_announce
+
+    text = message_text_clean(text)
+    for writer in agent_message_writers:  # live translation translates it first
+        return writer(conversation=conversation, author=author, text=text)
+    message = Message.objects.create(
+        conversation=conversation, role=Message.Role.AGENT, text=text,
+        author=author if getattr(author, "is_authenticated", False) else None,
+    )  # fmt: skip
+    transaction.on_commit(lambda: agent_message_announce(message.id), robust=True)
+    return message
 
 
 def _answer_create(conversation: Conversation, plan: AnswerPlan) -> tuple[Message, Generation]:

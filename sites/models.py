@@ -18,6 +18,11 @@ class Site(models.Model):
     # Server-to-server key for the site's APIs (`Authorization: Bearer <key>`); never put
     # it in a web page.
     secret_key = models.CharField(max_length=64, unique=True, default=site_key_new)
+    # The language staff read and write; a visitor writing another one is translated both
+    # ways in the conversation (translate.live).
+    staff_language = models.CharField(
+        max_length=16, default="en", help_text="The language of staff (en, zh)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

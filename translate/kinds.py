@@ -163,3 +163,75 @@ class TranslationKind(GenerationKind):
             "glossary_misses": translation.glossary_misses,
         }
         return Outcome(translation.text, extra=extra)
+
+
+class MessageTranslationKind(GenerationKind):
+    """A message of a conversation translated for the other side (translate.live): short,
+    on the chat queue so that a visitor or an agent never waits behind a document."""
+
+    name = "message_translation"
+    queue_setting = "CHAT_QUEUE"
+
+    def _source(self, generation: Generation) -> str:
+        message = generation.message
+        if message is None:
+            return ""
+        return message.original or message.text
+
+    def prompt(self, generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
+        text = self._source(generation)
+        source, target = generation.context["source"], generation.context["target"]
+        site = generation.conversation.site if generation.conversation else None
+        terms = (
+            terms_in(terms_for(site=site, source_lang=source, target_lang=target), text)
+            if site
+            else []
+        )
+        return translation_messages(
+            text=text, source_lang=source, target_lang=target, terms=terms
+        ), 0
+
+    def params(self, generation: Generation) -> GenerationParams:
+        return _params(self._source(generation))
+
+    def outcome(self, generation: Generation, text: str, status: str) -> Outcome:
+        return Outcome(translation_clean(text, self._source(generation)), replaced=True)
+
+    def fallback(self, generation: Generation, code: str) -> Outcome | None:
+        # Never block the message: an agent's is sent as written, a visitor's stays untranslated.
+        return Outcome("", extra={"failed": True}, replaced=True)
+
+    def partial(self, generation: Generation, text: str) -> Outcome:
+        return Outcome("", extra={"failed": True})
+
+    def store(self, generation: Generation, status: str, outcome: Outcome | None) -> None:
+        from django.db import transaction
+
+        from chat.models import Message
+        from chat.notify import agent_message_announce
+        from translate.live import translation_announce
+
+        message = generation.message
+        if message is None or status == Generation.Status.STREAMING or outcome is None:
+            return
+        translated = outcome.text if status == Generation.Status.DONE else ""
+        if message.role == Message.Role.AGENT:
+            Message.objects.filter(id=message.id).update(
+                text=translated or message.original,
+                language=generation.context["target"]
+                if translated
+                else message.translation_language,
+                translation=message.original if translated else "",
+                status=Message.Status.DONE,
+            )
+            transaction.on_commit(lambda: agent_message_announce(message.id), robust=True)
+            return
+        if translated:
+            Message.objects.filter(id=message.id).update(
+                translation=translated, translation_language=generation.context["target"]
+            )
+            transaction.on_commit(lambda: translation_announce(message.id), robust=True)
+
+    def result(self, generation: Generation) -> Outcome:
+        message = generation.message
+        return Outcome(message.translation if message else "")
