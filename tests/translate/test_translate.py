@@ -196,3 +196,24 @@ def test_broken_and_unsupported_files_get_400(client):
         HTTP_AUTHORIZATION=f"Bearer {site.secret_key}",
     )  # fmt: skip
     assert response.status_code == 202 and response.json()["format"] == "html"
+
+
+@pytest.mark.django_db
+def test_the_admin_conversation_page_shows_translations_and_a_reply_box(client):
+    from chat.models import Message
+    from tests.factories import ConversationFactory, UserFactory
+
+    conversation = ConversationFactory.create()
+    Message.objects.create(
+        conversation=conversation, role="user", text="我的包裹在哪里？", language="zh",
+        translation="Where is my parcel?", translation_language="en",
+    )  # fmt: skip
+    Message.objects.create(
+        conversation=conversation, role="agent", text="明天发货。", original="It ships tomorrow.",
+        language="zh",
+    )  # fmt: skip
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/chat/conversation/{conversation.id}/change/").content.decode()
+    assert 'aria-label="Reply"' in page and "Send reply" in page
+    assert "Where is my parcel?" in page and "我的包裹在哪里？" in page  # translation, original
+    assert "It ships tomorrow." in page and "明天发货。" in page

@@ -44,9 +44,9 @@
     li.className = `msg msg-${message.role}`;
     li.dataset.messageId = message.id;
     li.dataset.status = message.status;
-    li.querySelector(".who").textContent = message.role === "user" ? "You" : "Assistant";
+    li.querySelector(".who").textContent = { user: "You", agent: message.author ? `${message.author} (agent)` : "Agent" }[message.role] || "Assistant";
     if (message.generation_id) li.dataset.generationId = message.generation_id;
-    if (message.role === "user") li.querySelector(".body").textContent = message.text;
+    if (message.role === "user" || message.role === "agent") li.querySelector(".body").textContent = message.text;
     return li;
   }
 
@@ -77,6 +77,11 @@
   }
 
   const handlers = {
+    "agent.message"(event) {
+      // A person of the staff writes; in this visitor's language (live translation).
+      bubble({ ...event.message, status: "done" });
+      list.scrollTop = list.scrollHeight;
+    },
     "message.created"(event) {
       const message = event.message;
       if (message.client_id) outbox.delete(message.client_id);
