@@ -8,15 +8,14 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from chat.jobs import job_fields, job_read, job_response, job_stop
 from chat.models import Conversation
-from chat.tokens import job_ws_path
 from sites.access import request_is_staff, request_site, session_csrf_ok
 from summarize.models import Summary
 from summarize.selectors import summary_get
 from summarize.services import (
     SummaryInputError,
     conversation_summarize,
-    summary_cancel,
     summary_create,
     summary_from_file,
     summary_options_clean,
@@ -25,8 +24,7 @@ from webapp.http import json_error
 
 
 def summary_json(summary: Summary, *, with_socket: bool = False) -> dict[str, Any]:
-    generation = summary.generation
-    data: dict[str, Any] = {
+    return {
         "id": str(summary.id),
         "status": summary.status,
         "summary": summary.text,
@@ -36,23 +34,12 @@ def summary_json(summary: Summary, *, with_socket: bool = False) -> dict[str, An
         "language": summary.language,
         "title": summary.title,
         "created_at": summary.created_at.isoformat(),
-        "progress": {
-            "done": generation.progress_done if generation else 0,
-            "total": generation.progress_total if generation else 0,
-        },
+        **job_fields(summary.generation, with_socket=with_socket),
     }
-    if with_socket and generation is not None:
-        data["generation_id"] = str(generation.id)
-        data["ws_url"] = job_ws_path(generation.id)
-    return data
 
 
 def _accepted(summary: Summary) -> JsonResponse:
-    return JsonResponse(
-        summary_json(summary, with_socket=True),
-        status=202,
-        json_dumps_params={"ensure_ascii": False},
-    )
+    return job_response(summary_json(summary, with_socket=True), status=202)
 
 
 @csrf_exempt
@@ -99,6 +86,10 @@ def summary_create_api(request: HttpRequest) -> JsonResponse:
         return json_error(exc.status, exc.code, exc.detail)
 
 
+def _summary(summary_id: str, site: Any) -> Summary | None:
+    return summary_get(summary_id=summary_id, site=site)
+
+
 def _fields(source: Any) -> dict[str, Any]:
     names = ("length", "language", "kind", "method", "structured")
     return {name: source.get(name) for name in names}
@@ -107,14 +98,8 @@ def _fields(source: Any) -> dict[str, Any]:
 @require_GET
 def summary_detail_api(request: HttpRequest, summary_id: str) -> JsonResponse:
     """GET /api/v1/summaries/<id> -> {"id", "status", "summary", "method", "progress"}."""
-    site = request_site(request, "", "read summaries")
-    if isinstance(site, JsonResponse):
-        return site
-    summary = summary_get(summary_id=summary_id, site=None if request_is_staff(request) else site)
-    if summary is None:
-        return json_error(404, "not_found", "No such summary.")
-    return JsonResponse(
-        summary_json(summary, with_socket=True), json_dumps_params={"ensure_ascii": False}
+    return job_read(
+        request, summary_id, get=_summary, serialize=summary_json, action="read summaries"
     )
 
 
@@ -122,17 +107,9 @@ def summary_detail_api(request: HttpRequest, summary_id: str) -> JsonResponse:
 @require_POST
 def summary_cancel_api(request: HttpRequest, summary_id: str) -> JsonResponse:
     """POST /api/v1/summaries/<id>/cancel: Stop (a queued or streaming summary)."""
-    site = request_site(request, "", "stop summaries")
-    if isinstance(site, JsonResponse):
-        return site
-    if not session_csrf_ok(request):
-        return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
-    summary = summary_get(summary_id=summary_id, site=None if request_is_staff(request) else site)
-    if summary is None:
-        return json_error(404, "not_found", "No such summary.")
-    summary_cancel(summary=summary)
-    summary.refresh_from_db()
-    return JsonResponse(summary_json(summary), status=202)
+    return job_stop(
+        request, summary_id, get=_summary, serialize=summary_json, action="stop summaries"
+    )
 
 
 @csrf_exempt

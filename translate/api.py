@@ -9,13 +9,12 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat.tokens import job_ws_path
-from sites.access import request_is_staff, request_site, session_csrf_ok
+from chat.jobs import job_fields, job_read, job_response, job_stop
+from sites.access import request_site, session_csrf_ok
 from translate.models import Translation
 from translate.selectors import translation_get
 from translate.services import (
     TranslationInputError,
-    translation_cancel,
     translation_create,
     translation_from_file,
 )
@@ -25,8 +24,7 @@ DOWNLOADS = {"text": "txt", "markdown": "md", "html": "html"}
 
 
 def translation_json(translation: Translation, *, with_socket: bool = False) -> dict[str, Any]:
-    generation = translation.generation
-    data: dict[str, Any] = {
+    return {
         "id": str(translation.id),
         "status": translation.status,
         "source_lang": translation.source_lang,
@@ -38,23 +36,16 @@ def translation_json(translation: Translation, *, with_socket: bool = False) -> 
         "translation": translation.text,
         "glossary_misses": translation.glossary_misses,
         "created_at": translation.created_at.isoformat(),
-        "progress": {
-            "done": generation.progress_done if generation else 0,
-            "total": generation.progress_total if generation else 0,
-        },
+        **job_fields(translation.generation, with_socket=with_socket),
     }
-    if with_socket and generation is not None:
-        data["generation_id"] = str(generation.id)
-        data["ws_url"] = job_ws_path(generation.id)
-    return data
 
 
 def _accepted(translation: Translation) -> JsonResponse:
-    return JsonResponse(
-        translation_json(translation, with_socket=True),
-        status=202,
-        json_dumps_params={"ensure_ascii": False},
-    )
+    return job_response(translation_json(translation, with_socket=True), status=202)
+
+
+def _translation(translation_id: str, site: Any) -> Translation | None:
+    return translation_get(translation_id=translation_id, site=site)
 
 
 @csrf_exempt
@@ -115,30 +106,17 @@ def translation_create_api(request: HttpRequest) -> JsonResponse:
 def translation_detail_api(request: HttpRequest, translation_id: str) -> JsonResponse:
     """GET /api/v1/translations/<id> -> {"id", "status", "source_lang", "target_lang",
     "translation", "glossary_misses", ...}."""
-    site = request_site(request, "", "read translations")
-    if isinstance(site, JsonResponse):
-        return site
-    scope = None if request_is_staff(request) else site
-    translation = translation_get(translation_id=translation_id, site=scope)
-    if translation is None:
-        return json_error(404, "not_found", "No such translation.")
-    return JsonResponse(
-        translation_json(translation, with_socket=True), json_dumps_params={"ensure_ascii": False}
-    )
+    return job_read(
+        request, translation_id, get=_translation, serialize=translation_json,
+        action="read translations",
+    )  # fmt: skip
 
 
 @csrf_exempt
 @require_POST
 def translation_cancel_api(request: HttpRequest, translation_id: str) -> JsonResponse:
-    site = request_site(request, "", "stop translations")
-    if isinstance(site, JsonResponse):
-        return site
-    if not session_csrf_ok(request):
-        return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
-    scope = None if request_is_staff(request) else site
-    translation = translation_get(translation_id=translation_id, site=scope)
-    if translation is None:
-        return json_error(404, "not_found", "No such translation.")
-    translation_cancel(translation=translation)
-    translation.refresh_from_db()
-    return JsonResponse(translation_json(translation), status=202)
+    """POST /api/v1/translations/<id>/cancel: Stop."""
+    return job_stop(
+        request, translation_id, get=_translation, serialize=translation_json,
+        action="stop translations",
+    )  # fmt: skip

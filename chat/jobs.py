@@ -1,0 +1,65 @@
+"""What the job APIs (summaries, translations) share: a job's progress and socket, and the
+read and cancel views, each scoped by the one access check (sites.access)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+
+from chat.models import Generation
+from chat.services import generation_cancel
+from chat.tokens import job_ws_path
+from sites.access import request_is_staff, request_site, session_csrf_ok
+from sites.models import Site
+from webapp.http import json_error
+
+
+def job_fields(generation: Generation | None, *, with_socket: bool) -> dict[str, Any]:
+    """A job's progress, and (for its owner) the socket that streams it."""
+    data: dict[str, Any] = {
+        "progress": {
+            "done": generation.progress_done if generation else 0,
+            "total": generation.progress_total if generation else 0,
+        }
+    }
+    if with_socket and generation is not None:
+        data["generation_id"] = str(generation.id)
+        data["ws_url"] = job_ws_path(generation.id)
+    return data
+
+
+def job_response(data: dict[str, Any], status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+Getter = Callable[[str, Site | None], Any]  # (id, site or None for staff) -> the job or None
+Serializer = Callable[..., dict[str, Any]]
+
+
+def job_read(request: HttpRequest, job_id: str, *, get: Getter, serialize: Serializer,
+             action: str) -> JsonResponse:  # fmt: skip
+    """GET a job of the caller's site (any site for staff)."""
+    site = request_site(request, "", action)
+    if isinstance(site, JsonResponse):
+        return site
+    job = get(job_id, None if request_is_staff(request) else site)
+    if job is None:
+        return json_error(404, "not_found", "No such job.")
+    return job_response(serialize(job, with_socket=True))
+
+
+def job_stop(request: HttpRequest, job_id: str, *, get: Getter, serialize: Serializer,
+             action: str) -> JsonResponse:  # fmt: skip
+    """POST cancel: Stop a queued or streaming job (its remaining steps do nothing)."""
+    site = request_site(request, "", action)
+    if isinstance(site, JsonResponse):
+        return site
+    if not session_csrf_ok(request):
+        return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
+    job = get(job_id, None if request_is_staff(request) else site)
+    if job is None:
+        return json_error(404, "not_found", "No such job.")
+    if job.generation is not None:
+        generation_cancel(generation=job.generation)
+    job.refresh_from_db()
+    return job_response(serialize(job), status=202)
