@@ -32,6 +32,12 @@ class GenerationKind:
 
     name = ""
     queue_setting = "CHAT_QUEUE"  # the settings name of the Celery queue its task goes to
+    task = "chat"  # whose backend and model it uses (chat.engine)
+
+    def backend(self) -> Backend:
+        from chat.engine import engine_backend
+
+        return engine_backend(self.task)
 
     def queue(self) -> str:
         return str(getattr(settings, self.queue_setting))

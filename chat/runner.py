@@ -19,7 +19,6 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from chat import streams
-from chat.engine import engine_backend
 from chat.kinds import Outcome, kind_get
 from chat.models import Generation
 from chat.services import generation_finish
@@ -128,7 +127,7 @@ def _generation_stream(generation: Generation) -> None:
     kind = kind_get(generation.kind)
     stream = streams.StreamWriter(generation.id)
     try:
-        backend = engine_backend()
+        backend = kind.backend()
         messages, dropped = kind.prompt(generation, backend)
     except BackendError as exc:
         _settle_failed(generation, stream, "", exc.code, str(exc))

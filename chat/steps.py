@@ -21,7 +21,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from chat import streams
-from chat.engine import engine_backend
 from chat.models import Generation, GenerationStep
 from inference.base import BackendError
 
@@ -72,7 +71,7 @@ def steps_ready(generation: Generation, kind: "GenerationKind") -> bool:
     Otherwise plan the first level or the next, and send the steps that need a worker."""
     steps = list(GenerationStep.objects.filter(generation=generation))
     if not steps:
-        chunks = kind.steps_plan(generation, engine_backend())
+        chunks = kind.steps_plan(generation, kind.backend())
         if not chunks:
             return True  # one step: the generation itself
         _level_plan(generation, kind, 1, chunks)
@@ -82,7 +81,7 @@ def steps_ready(generation: Generation, kind: "GenerationKind") -> bool:
     if any(step.done_at is None for step in top):
         _steps_send(generation, kind)
         return False
-    following = kind.steps_next(generation, [step.result for step in top], engine_backend())
+    following = kind.steps_next(generation, [step.result for step in top], kind.backend())
     if not following:
         return True
     _level_plan(generation, kind, level + 1, following)
@@ -165,7 +164,7 @@ def step_run(step_id: int) -> None:
     with beat:
         try:
             text = text_generate(
-                engine_backend(),
+                kind.backend(),
                 kind.step_messages(generation, step),
                 kind.step_params(generation, step),
                 f"{generation.id}:step:{step.id}",

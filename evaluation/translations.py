@@ -101,7 +101,9 @@ def glossary_read(path: Path) -> list[dict[str, Any]]:
 def baseline_translate(item: Item) -> str:
     params = GenerationParams(max_tokens=2 * len(item.src) + 32, temperature=0.0)
     messages = plain_messages(text=item.src, target_lang=item.tgt_lang)
-    text = "".join(d.text for d in engine_backend().stream(messages, params, "evaluate:baseline"))
+    text = "".join(
+        d.text for d in engine_backend("translate").stream(messages, params, "evaluate:baseline")
+    )
     return translation_clean(text, item.src)
 
 

@@ -23,6 +23,7 @@ def _summary(generation: Generation) -> Summary:
 class SummaryKind(GenerationKind):
     name = "summary"
     queue_setting = "BATCH_QUEUE"
+    task = "summarize"
 
     def ready(self, generation: Generation) -> bool:
         return steps_ready(generation, self)

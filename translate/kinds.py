@@ -53,6 +53,7 @@ def _params(source: str) -> GenerationParams:
 class TranslationKind(GenerationKind):
     name = "translation"
     queue_setting = "BATCH_QUEUE"
+    task = "translate"
 
     def ready(self, generation: Generation) -> bool:
         return steps_ready(generation, self)
@@ -171,6 +172,7 @@ class MessageTranslationKind(GenerationKind):
 
     name = "message_translation"
     queue_setting = "CHAT_QUEUE"
+    task = "translate"
 
     def _source(self, generation: Generation) -> str:
         message = generation.message

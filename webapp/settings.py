@@ -165,6 +165,14 @@ INFERENCE_OPTIONS = {
     "vllm_gpu_memory_utilization": env_float("VLLM_GPU_MEMORY_UTILIZATION", 0.85),
 }
 INFERENCE_PRELOAD = env_bool("INFERENCE_PRELOAD", True)
+# A backend and model per task (chat.engine): blank shares the chat's.
+INFERENCE_TASKS = {
+    task: {
+        "backend": env_str(f"{task.upper()}_INFERENCE_BACKEND", ""),
+        "model": env_str(f"{task.upper()}_INFERENCE_MODEL", ""),
+    }
+    for task in ("summarize", "translate")
+}
 
 GENERATION_MAX_TOKENS = env_int("GENERATION_MAX_TOKENS", 512)
 GENERATION_TEMPERATURE = env_float("GENERATION_TEMPERATURE", 0.2)

@@ -217,3 +217,48 @@ def test_the_admin_conversation_page_shows_translations_and_a_reply_box(client):
     assert 'aria-label="Reply"' in page and "Send reply" in page
     assert "Where is my parcel?" in page and "我的包裹在哪里？" in page  # translation, original
     assert "It ships tomorrow." in page and "明天发货。" in page
+
+
+class ShoutingBackend:
+    """A second engine, to see that a task's own settings route its work there."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def stream(self, messages, params, request_id):
+        from inference.base import Delta, Usage
+
+        yield Delta(text=messages[-1]["content"].upper())
+        yield Delta(usage=Usage(prompt_tokens=1, completion_tokens=1), finish_reason="stop")
+
+    def score(self, messages, replies, request_id):
+        return [0.0 for _ in replies]
+
+    def abort(self, request_id):
+        return None
+
+    def health(self):
+        from inference.base import Health
+
+        return Health(ok=True, model=self.options.get("model", ""))
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+
+@pytest.mark.django_db
+def test_a_task_with_its_own_backend_and_model_is_served_by_it(settings):
+    from chat.engine import engine_backend, task_engine
+
+    settings.INFERENCE_TASKS = {
+        "translate": {"backend": "tests.translate.test_translate.ShoutingBackend", "model": "big"}
+    }
+    assert task_engine("translate")[1]["model"] == "big"
+    assert isinstance(engine_backend("translate"), ShoutingBackend)
+    assert not isinstance(engine_backend(), ShoutingBackend)  # the chat keeps its own
+    translation = translation_create(
+        site=site_default_ensure(), text="where is my parcel", target_lang="zh"
+    )
+    generation_execute(str(translation.generation_id))
+    translation.refresh_from_db()
+    assert translation.text == "WHERE IS MY PARCEL"
