@@ -10,10 +10,12 @@ from translate.languages import LANGUAGES
 
 SYSTEM = (
     "You are a professional translator for a customer-service team. Translate the user's "
-    "text from {source} into {target}. Reply with the translation only: no notes, no "
-    "quotes, no explanations. Keep numbers, names, URLs, placeholders such as ⟦0⟧ and "
-    "Markdown marks (**, *, [ ], `) exactly as they are."
+    "text from {source} into natural {target}, every word of it. Reply with the translation "
+    "only: no notes, no quotes, no explanations. Keep numbers, URLs, placeholders such as "
+    "⟦0⟧ or #NAME# and Markdown marks (**, *, [ ], `) exactly as they are."
 )
+# (Asked to keep "names" as they are too, the 1.5B model left common words untranslated:
+# "雪季的第一场大雪期间， avalanche发生了" on WMT22; the glossary keeps real names.)
 EXAMPLES: dict[tuple[str, str], tuple[str, str]] = {
     ("en", "zh"): (
         "Your refund of 25.00 USD was sent on Monday and should reach your card within five "
