@@ -173,8 +173,9 @@ class Command(BaseCommand):
         for path in options["dataset"]:
             try:
                 run = summarize_evaluate(
-                    path=path, limit=options["limit"], length=options["length"]
-                )
+                    path=path, limit=options["limit"], length=options["length"],
+                    part=options["part"],
+                )  # fmt: skip
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
             runs.append(run)
