@@ -57,6 +57,21 @@ def terms_in(terms: list[Term], text: str) -> list[Term]:
     return [term for term in terms if term.occurs_in(text)]
 
 
+def glossary_apply(terms: list[Term], source: str, translation: str) -> str:
+    """The translation with the terms the model left as written in the source (a small
+    model keeps "Trump" or "gift card" in its Chinese) replaced by their targets."""
+    for term in terms_in(terms, source):
+        if term.keep or term.respected_in(translation):
+            continue
+        flags = 0 if term.case_sensitive else re.IGNORECASE
+        pattern = re.escape(term.source)
+        if re.fullmatch(r"[\w\s.-]+", term.source, re.ASCII):
+            pattern = rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])"
+        target = term.target
+        translation = re.sub(pattern, lambda _, target=target: target, translation, flags=flags)
+    return translation
+
+
 def glossary_misses(terms: list[Term], pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     """The terms a (source, translation) pair did not respect, each once per segment."""
     misses = []

@@ -15,7 +15,7 @@ from chat.models import Generation, GenerationStep
 from chat.steps import chunks_split, steps_ready, steps_results
 from inference.base import Backend, ChatMessage, GenerationParams
 from inference.prompt import estimate_tokens
-from translate.glossary import Term, glossary_misses, terms_for, terms_in
+from translate.glossary import Term, glossary_apply, glossary_misses, terms_for, terms_in
 from translate.models import Translation
 from translate.prompts import translation_clean, translation_messages
 from translate.structure import document_parse
@@ -104,10 +104,15 @@ class TranslationKind(GenerationKind):
         plan: list[int] = generation.context.get("segments") or [1] * len(results)
         steps = list(GenerationStep.objects.filter(generation=generation, level=1))
         document = document_parse(translation.source_text, translation.format)
+        terms = translation_terms(translation)
         joined, at = [], 0
         for count in plan:
             part = steps[at : at + count]
-            joined.append(" ".join(translation_clean(s.result, s.text) for s in part))
+            joined.append(
+                " ".join(
+                    glossary_apply(terms, s.text, translation_clean(s.result, s.text)) for s in part
+                )
+            )
             at += count
         text = document.rebuild(joined)
         sources = [document.source(i) for i in range(len(joined))]
@@ -132,7 +137,11 @@ class TranslationKind(GenerationKind):
 
     def outcome(self, generation: Generation, text: str, status: str) -> Outcome:
         translation = _translation(generation)
-        cleaned = translation_clean(text, translation.source_text)
+        cleaned = glossary_apply(
+            translation_terms(translation),
+            translation.source_text,
+            translation_clean(text, translation.source_text),
+        )
         return self._outcome(translation, cleaned, [(translation.source_text, cleaned)], 0)
 
     def _outcome(

@@ -262,3 +262,13 @@ def test_a_task_with_its_own_backend_and_model_is_served_by_it(settings):
     generation_execute(str(translation.generation_id))
     translation.refresh_from_db()
     assert translation.text == "WHERE IS MY PARCEL"
+
+
+def test_terms_left_as_written_are_replaced_by_their_targets():
+    from translate.glossary import glossary_apply
+
+    terms = [Term("gift card", "礼品卡"), Term("Helpline", "Helpline", keep=True)]
+    assert glossary_apply(
+        terms, "A gift card from Helpline.", "一张 Gift Card 来自 Helpline。"
+    ) == ("一张 礼品卡 来自 Helpline。")
+    assert glossary_apply(terms, "No terms here.", "这里没有术语。") == "这里没有术语。"
