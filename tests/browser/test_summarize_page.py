@@ -36,6 +36,9 @@ def test_a_long_text_is_summarized_with_progress_and_listed(page: Page, asgi_ser
         == GenerationStep.objects.filter(generation__summary=summary).count()
     )
     expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+    listed = page.get_by_role("navigation", name="Past summaries")
+    expect(listed.get_by_role("link")).to_have_count(1)  # listed at once, before a reload
+    expect(listed).to_contain_text("Done")
     page.reload()  # the job's page shows the stored result
     expect(page.locator("#result")).to_have_text(summary.text.strip())
     past = page.get_by_role("navigation", name="Past summaries")

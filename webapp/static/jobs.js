@@ -118,12 +118,34 @@
     out.replaceChildren.apply(out, parts);
   }
 
+  function listed(job) {
+    // The new job at the top of the past list (the server draws the rest).
+    const past = document.getElementById("past");
+    if (!past) return;
+    past.querySelector(".empty")?.remove();
+    const item = document.createElement("li");
+    item.className = "current";
+    item.dataset.started = "1";
+    const link = document.createElement("a");
+    link.href = root.dataset.page + job.id + "/";
+    link.textContent = (job.title || String(new FormData(form).get("text") || "").slice(0, 40)) + " ";
+    const status = document.createElement("span");
+    status.className = "status";
+    status.textContent = "Queued";
+    link.appendChild(status);
+    item.appendChild(link);
+    past.querySelectorAll(".current").forEach((li) => li.classList.remove("current"));
+    past.prepend(item);
+  }
+
   function finish(status, method, detail) {
     finished = true;
     if (socket) socket.close();
     busy(false);
-    const labels = { done: "Done.", cancelled: "Stopped.", failed: detail || "The summary failed." };
+    const labels = { done: "Done.", cancelled: "Stopped.", failed: detail || "The job failed." };
     setState(labels[status] || status);
+    const listedStatus = document.querySelector("#past [data-started] .status");
+    if (listedStatus) listedStatus.textContent = { done: "Done", cancelled: "Cancelled", failed: "Failed" }[status] || status;
     if (method) methodNote.textContent = method === "extractive" ? "Made by the extractive summarizer (key sentences)." : "Written by the model.";
     else if (status === "done" && root.dataset.name === "translation") methodNote.textContent = "Translated by the model.";
   }
@@ -143,6 +165,7 @@
     const body = await response.json().catch(function () { return {}; });
     if (!response.ok) { busy(false); setState((body.error && body.error.detail) || "The summary could not be started."); return; }
     history.replaceState(null, "", root.dataset.page + body.id + "/");
+    listed(body);
     follow(body);
   });
 
