@@ -12,6 +12,7 @@ evaluate faq --dataset /tmp/eval/clinc150 --json --predictions /tmp/clinc150.jso
 """
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,74 +133,83 @@ class Command(BaseCommand):
     def translate_handle(self, options: dict[str, Any]) -> None:
         from evaluation.translations import translate_evaluate
 
-        runs = []
-        for path in options["dataset"]:
-            try:
-                run = translate_evaluate(
-                    path=path, limit=options["limit"], glossary=options["glossary"],
-                    part=options["part"],
-                )  # fmt: skip
-            except DatasetError as exc:
-                raise CommandError(f"{path}: {exc}") from exc
-            runs.append(run)
-            figures = run.figures
-            if options["json"]:
-                self.stdout.write(json.dumps(figures, ensure_ascii=False))
-                continue
-            self.stdout.write(
+        def evaluate(path: Path) -> Any:
+            return translate_evaluate(
+                path=path, limit=options["limit"], glossary=options["glossary"],
+                part=options["part"],
+            )  # fmt: skip
+
+        def lines(figures: dict[str, Any]) -> list[str]:
+            glossary = (
+                f", glossary respected {figures['glossary_respected']} of "
+                f"{figures['glossary_occurrences']} occurrences"
+                if "glossary_respected" in figures
+                else ""
+            )
+            return [
                 f"{figures['dataset']} ({figures['direction']}, {figures['items']} items): "
                 f"BLEU {figures['bleu']} (plain prompt {figures['baseline_bleu']}), "
                 f"chrF {figures['chrf']} (plain prompt {figures['baseline_chrf']}), "
-                f"latency p50 {figures['latency_ms_p50']} ms"
-                + (
-                    f", glossary respected {figures['glossary_respected']} of "
-                    f"{figures['glossary_occurrences']} occurrences"
-                    if "glossary_respected" in figures
-                    else ""
-                )
-            )
-        if options["predictions"]:
-            with options["predictions"].open("w", encoding="utf-8") as out:
-                for run in runs:
-                    for item, hyp in zip(run.items, run.hypotheses, strict=True):
-                        out.write(
-                            json.dumps({"src": item.src, "hyp": hyp}, ensure_ascii=False) + "\n"
-                        )
+                f"latency p50 {figures['latency_ms_p50']} ms{glossary}"
+            ]
+
+        def rows(run: Any) -> Iterator[dict[str, Any]]:
+            for item, hyp in zip(run.items, run.hypotheses, strict=True):
+                yield {"src": item.src, "hyp": hyp}
+
+        self.generated_handle(options, evaluate, lines, rows)
 
     def summarize_handle(self, options: dict[str, Any]) -> None:
         from evaluation.summaries import prediction_row, summarize_evaluate
 
+        def evaluate(path: Path) -> Any:
+            return summarize_evaluate(
+                path=path, limit=options["limit"], length=options["length"],
+                part=options["part"],
+            )  # fmt: skip
+
+        def lines(figures: dict[str, Any]) -> list[str]:
+            return [
+                f"{figures['dataset']}: {figures['items']} items, {figures['length']}",
+                *(
+                    f"  {name:8} product {figures[name]}  lead-3 {figures['baseline_' + name]}"
+                    f"  extractive {figures['extractive_' + name]}"
+                    for name in ("rouge1", "rouge2", "rougeL")
+                ),
+                f"  mean words {figures['mean_words']}, model share {figures['model_share']}, "
+                f"latency p50 {figures['latency_ms_p50']} ms, p99 {figures['latency_ms_p99']} ms",
+            ]
+
+        def rows(run: Any) -> Iterator[dict[str, Any]]:
+            return (prediction_row(scored) for scored in run.scored)
+
+        self.generated_handle(options, evaluate, lines, rows)
+
+    def generated_handle(
+        self,
+        options: dict[str, Any],
+        evaluate: Callable[[Path], Any],
+        lines: Callable[[dict[str, Any]], list[str]],
+        rows: Callable[[Any], Iterable[dict[str, Any]]],
+    ) -> None:
+        """Evaluate each dataset of a generated-text task (summaries, translations): its
+        figures as JSON or as lines, then one prediction row per item in input order."""
         runs = []
         for path in options["dataset"]:
             try:
-                run = summarize_evaluate(
-                    path=path, limit=options["limit"], length=options["length"],
-                    part=options["part"],
-                )  # fmt: skip
+                run = evaluate(path)
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
             runs.append(run)
-            figures = run.figures
             if options["json"]:
-                self.stdout.write(json.dumps(figures, ensure_ascii=False))
-                continue
-            self.stdout.write(
-                f"{figures['dataset']}: {figures['items']} items, {figures['length']}"
-            )
-            for name in ("rouge1", "rouge2", "rougeL"):
-                self.stdout.write(
-                    f"  {name:8} product {figures[name]}  lead-3 {figures['baseline_' + name]}"
-                    f"  extractive {figures['extractive_' + name]}"
-                )
-            self.stdout.write(
-                f"  mean words {figures['mean_words']}, model share {figures['model_share']}, "
-                f"latency p50 {figures['latency_ms_p50']} ms, p99 {figures['latency_ms_p99']} ms"
-            )
+                self.stdout.write(json.dumps(run.figures, ensure_ascii=False))
+            else:
+                self.stdout.write("\n".join(lines(run.figures)))
         if options["predictions"]:
             with options["predictions"].open("w", encoding="utf-8") as out:
                 for run in runs:
-                    for scored in run.scored:
-                        out.write(json.dumps(prediction_row(scored), ensure_ascii=False) + "\n")
+                    for row in rows(run):
+                        out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def answers_handle(self, options: dict[str, Any]) -> None:
         from evaluation.answers import answers_evaluate
