@@ -1,9 +1,13 @@
 """What the job APIs (summaries, translations) share: a job's progress and socket, and the
 read and cancel views, each scoped by the one access check (sites.access)."""
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, JsonResponse
 
 from chat.models import Generation
@@ -63,3 +67,35 @@ def job_stop(request: HttpRequest, job_id: str, *, get: Getter, serialize: Seria
         generation_cancel(generation=job.generation)
     job.refresh_from_db()
     return job_response(serialize(job), status=202)
+
+
+@dataclass
+class JobRequest:
+    """A job API's POST, authorized and read: its site, its fields, and a file if any."""
+
+    site: Site
+    fields: dict[str, Any]
+    upload: UploadedFile | None
+    form: bool  # multipart (a form's fields are strings, absent ones blank)
+
+
+def job_request(request: HttpRequest, *, action: str, max_bytes: int) -> JobRequest | JsonResponse:
+    """The credential, the CSRF token of a session, and the body (multipart or a JSON
+    object); a body over Django's limit gets the API's 413, never Django's own page."""
+    site = request_site(request, request.GET.get("site", ""), action)
+    if isinstance(site, JsonResponse):
+        return site
+    if not session_csrf_ok(request):
+        return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
+    try:
+        if request.content_type == "multipart/form-data":
+            return JobRequest(site, request.POST.dict(), request.FILES.get("file"), form=True)
+        try:
+            body: Any = json.loads(request.body or b"{}")
+        except ValueError:
+            return json_error(400, "invalid_json", "The body must be a JSON object.")
+    except RequestDataTooBig:
+        return json_error(413, "body_too_large", f"The body is limited to {max_bytes} bytes.")
+    if not isinstance(body, dict):
+        return json_error(400, "invalid_json", "The body must be a JSON object.")
+    return JobRequest(site, body, None, form=False)

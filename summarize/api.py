@@ -1,14 +1,13 @@
 """JSON API of summaries, for staff sessions and server-to-server site keys (Bearer)."""
 
-import json
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat.jobs import job_fields, job_read, job_response, job_stop
+from chat.jobs import job_fields, job_read, job_request, job_response, job_stop
 from chat.models import Conversation
 from sites.access import request_is_staff, request_site, session_csrf_ok
 from summarize.models import Summary
@@ -47,41 +46,22 @@ def _accepted(summary: Summary) -> JsonResponse:
 def summary_create_api(request: HttpRequest) -> JsonResponse:
     """POST /api/v1/summaries: JSON {"text", "length"?, "language"?, "kind"?, "structured"?,
     "method"?} or multipart with `file` -> 202 {"id", "status", "ws_url", ...}."""
+    got = job_request(request, action="summarize", max_bytes=settings.SUMMARY_MAX_BYTES)
+    if isinstance(got, JsonResponse):
+        return got
+    owner = request.user
     try:
-        site = request_site(request, request.GET.get("site", ""), "summarize")
-        if isinstance(site, JsonResponse):
-            return site
-        if not session_csrf_ok(request):
-            return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
-        owner = request.user
-        if request.content_type == "multipart/form-data":
-            upload = request.FILES.get("file")
-            options = summary_options_clean(**_fields(request.POST))
-            if upload is None:
-                pasted = request.POST.get("text", "")
-                return _accepted(summary_create(site=site, text=pasted, owner=owner, **options))
-            data = upload.read()
+        options = summary_options_clean(**_fields(got.fields))
+        if got.upload is not None:
             summary = summary_from_file(
-                site=site, name=upload.name or "upload", data=data,
-                content_type=upload.content_type or "", owner=owner, **options,
+                site=got.site, name=got.upload.name or "upload", data=got.upload.read(),
+                content_type=got.upload.content_type or "", owner=owner, **options,
             )  # fmt: skip
             return _accepted(summary)
-        try:
-            body: Any = json.loads(request.body or b"{}")
-        except ValueError:
-            return json_error(400, "invalid_json", "The body must be a JSON object.")
-        if not isinstance(body, dict):
-            return json_error(400, "invalid_json", "The body must be a JSON object.")
-        options = summary_options_clean(**_fields(body))
-        text = body.get("text")
+        text = got.fields.get("text", "" if got.form else None)
         if not isinstance(text, str):
             return json_error(400, "invalid_field", "'text' must be a string.")
-        return _accepted(summary_create(site=site, text=text, owner=owner, **options))
-    except RequestDataTooBig:
-        from django.conf import settings
-
-        limit = settings.SUMMARY_MAX_BYTES
-        return json_error(413, "body_too_large", f"The body is limited to {limit} bytes.")
+        return _accepted(summary_create(site=got.site, text=text, owner=owner, **options))
     except SummaryInputError as exc:
         return json_error(exc.status, exc.code, exc.detail)
 

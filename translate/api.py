@@ -4,13 +4,11 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat.jobs import job_fields, job_read, job_response, job_stop
-from sites.access import request_site, session_csrf_ok
+from chat.jobs import job_fields, job_read, job_request, job_response, job_stop
 from translate.models import Translation
 from translate.selectors import translation_get
 from translate.services import (
@@ -53,49 +51,30 @@ def _translation(translation_id: str, site: Any) -> Translation | None:
 def translation_create_api(request: HttpRequest) -> JsonResponse:
     """POST /api/v1/translations: JSON {"text", "target_lang", "source_lang"?, "glossary"?,
     "format"?} or multipart with `file` -> 202 {"id", "status", "ws_url", ...}."""
+    got = job_request(request, action="translate", max_bytes=settings.TRANSLATION_MAX_BYTES)
+    if isinstance(got, JsonResponse):
+        return got
+    fields = got.fields
     try:
-        site = request_site(request, request.GET.get("site", ""), "translate")
-        if isinstance(site, JsonResponse):
-            return site
-        if not session_csrf_ok(request):
-            return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
-        if request.content_type == "multipart/form-data":
-            fields: dict[str, Any] = {
-                name: request.POST.get(name, "")
-                for name in ("target_lang", "source_lang", "format")
-            }
-            raw_glossary = request.POST.get("glossary", "")
-            fields["glossary"] = json.loads(raw_glossary) if raw_glossary else None
-            upload = request.FILES.get("file")
-            if upload is None:
-                translation = translation_create(
-                    site=site, text=request.POST.get("text", ""), owner=request.user, **fields
-                )
-            else:
-                translation = translation_from_file(
-                    site=site, name=upload.name or "upload", data=upload.read(),
-                    content_type=upload.content_type or "", owner=request.user, **fields,
-                )  # fmt: skip
-            return _accepted(translation)
-        try:
-            body: Any = json.loads(request.body or b"{}")
-        except ValueError:
-            return json_error(400, "invalid_json", "The body must be a JSON object.")
-        if not isinstance(body, dict):
-            return json_error(400, "invalid_json", "The body must be a JSON object.")
-        translation = translation_create(
-            site=site,
-            text=body.get("text"),
-            target_lang=body.get("target_lang"),
-            source_lang=body.get("source_lang", ""),
-            glossary=body.get("glossary"),
-            format=body.get("format", ""),
-            owner=request.user,
-        )
+        glossary = fields.get("glossary")
+        if got.form:  # a form sends the glossary as JSON text
+            glossary = json.loads(glossary) if glossary else None
+        options: dict[str, Any] = {
+            "target_lang": fields.get("target_lang", "" if got.form else None),
+            "source_lang": fields.get("source_lang", ""),
+            "format": fields.get("format", ""),
+            "glossary": glossary,
+            "owner": request.user,
+        }
+        if got.upload is not None:
+            translation = translation_from_file(
+                site=got.site, name=got.upload.name or "upload", data=got.upload.read(),
+                content_type=got.upload.content_type or "", **options,
+            )  # fmt: skip
+        else:
+            text = fields.get("text", "" if got.form else None)
+            translation = translation_create(site=got.site, text=text, **options)
         return _accepted(translation)
-    except RequestDataTooBig:
-        limit = settings.TRANSLATION_MAX_BYTES
-        return json_error(413, "body_too_large", f"The body is limited to {limit} bytes.")
     except json.JSONDecodeError:
         return json_error(400, "invalid_glossary", "'glossary' must be a JSON list.")
     except TranslationInputError as exc:
