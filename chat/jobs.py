@@ -40,29 +40,37 @@ Getter = Callable[[str, Site | None], Any]  # (id, site or None for staff) -> th
 Serializer = Callable[..., dict[str, Any]]
 
 
-def job_read(request: HttpRequest, job_id: str, *, get: Getter, serialize: Serializer,
-             action: str) -> JsonResponse:  # fmt: skip
-    """GET a job of the caller's site (any site for staff)."""
+def job_find(request: HttpRequest, job_id: str, *, get: Getter, action: str) -> Any:
+    """A job of the caller's site (any site for staff), or the JSON error to answer."""
     site = request_site(request, "", action)
     if isinstance(site, JsonResponse):
         return site
     job = get(job_id, None if request_is_staff(request) else site)
     if job is None:
         return json_error(404, "not_found", "No such job.")
+    return job
+
+
+def job_read(request: HttpRequest, job_id: str, *, get: Getter, serialize: Serializer,
+             action: str) -> JsonResponse:  # fmt: skip
+    """GET a job of the caller's site (any site for staff)."""
+    job = job_find(request, job_id, get=get, action=action)
+    if isinstance(job, JsonResponse):
+        return job
     return job_response(serialize(job, with_socket=True))
 
 
 def job_stop(request: HttpRequest, job_id: str, *, get: Getter, serialize: Serializer,
              action: str) -> JsonResponse:  # fmt: skip
     """POST cancel: Stop a queued or streaming job (its remaining steps do nothing)."""
-    site = request_site(request, "", action)
-    if isinstance(site, JsonResponse):
-        return site
     if not session_csrf_ok(request):
+        site = request_site(request, "", action)
+        if isinstance(site, JsonResponse):
+            return site
         return json_error(403, "csrf_failed", "Send the CSRF token with a session request.")
-    job = get(job_id, None if request_is_staff(request) else site)
-    if job is None:
-        return json_error(404, "not_found", "No such job.")
+    job = job_find(request, job_id, get=get, action=action)
+    if isinstance(job, JsonResponse):
+        return job
     if job.generation is not None:
         generation_cancel(generation=job.generation)
     job.refresh_from_db()

@@ -2,13 +2,15 @@
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat.jobs import job_fields, job_read, job_request, job_response, job_stop
+from chat.jobs import job_fields, job_find, job_read, job_request, job_response, job_stop
 from translate.models import Translation
 from translate.selectors import translation_get
 from translate.services import (
@@ -16,9 +18,16 @@ from translate.services import (
     translation_create,
     translation_from_file,
 )
+from translate.structure import docx_rebuild
 from webapp.http import json_error
 
-DOWNLOADS = {"text": "txt", "markdown": "md", "html": "html"}
+DOWNLOADS = {"text": "txt", "markdown": "md", "html": "html", "docx": "docx"}
+CONTENT_TYPES = {
+    "txt": "text/plain; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 
 
 def translation_json(translation: Translation, *, with_socket: bool = False) -> dict[str, Any]:
@@ -30,6 +39,7 @@ def translation_json(translation: Translation, *, with_socket: bool = False) -> 
         "target_lang": translation.target_lang,
         "format": translation.format,
         "download": DOWNLOADS.get(translation.format, "txt"),
+        "file_url": reverse("api-translation-file", args=[translation.id]),
         "title": translation.title,
         "translation": translation.text,
         "glossary_misses": translation.glossary_misses,
@@ -99,3 +109,24 @@ def translation_cancel_api(request: HttpRequest, translation_id: str) -> JsonRes
         request, translation_id, get=_translation, serialize=translation_json,
         action="stop translations",
     )  # fmt: skip
+
+
+@require_GET
+def translation_file_api(request: HttpRequest, translation_id: str) -> HttpResponse:
+    """GET /api/v1/translations/<id>/file: the translation in its source's format (a Word
+    file written back with its own styles), as an attachment."""
+    translation = job_find(request, translation_id, get=_translation, action="read translations")
+    if isinstance(translation, JsonResponse):
+        return translation
+    if translation.status != Translation.Status.DONE:
+        return json_error(409, "not_done", "The translation is not finished yet.")
+    extension = DOWNLOADS.get(translation.format, "txt")
+    if translation.format == Translation.Format.DOCX:
+        body: bytes = docx_rebuild(bytes(translation.source_file), translation.text)
+    else:
+        body = translation.text.encode()
+    stem = (translation.title.rsplit(".", 1)[0] if translation.title else "translation")[:80]
+    response = HttpResponse(body, content_type=CONTENT_TYPES[extension])
+    name = f"{stem}.{translation.target_lang}.{extension}"
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    return response

@@ -15,12 +15,7 @@ class Term:
     case_sensitive: bool = False
 
     def occurs_in(self, text: str) -> bool:
-        if self.case_sensitive:
-            return self.source in text
-        if re.fullmatch(r"[\w\s.-]+", self.source, re.ASCII):  # a Latin word: whole words
-            pattern = rf"(?<![A-Za-z0-9]){re.escape(self.source)}(?![A-Za-z0-9])"
-            return re.search(pattern, text, re.IGNORECASE) is not None
-        return self.source.lower() in text.lower()
+        return _term_pattern(self).search(text) is not None
 
     def respected_in(self, translation: str) -> bool:
         if self.case_sensitive:
@@ -57,18 +52,59 @@ def terms_in(terms: list[Term], text: str) -> list[Term]:
     return [term for term in terms if term.occurs_in(text)]
 
 
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _term_pattern(term: Term) -> re.Pattern[str]:
+    pattern = re.escape(term.source)
+    if re.fullmatch(r"[\w\s.-]+", term.source, re.ASCII):  # a Latin word: whole words
+        pattern = rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])"
+    return re.compile(pattern, 0 if term.case_sensitive else re.IGNORECASE)
+
+
+def glossary_inline(terms: list[Term], text: str) -> str:
+    """The source with each term to translate already written as its target ("The 总统
+    said", "我们的 President 说"): a small model copies a target-language word it finds in
+    its source far more reliably than it follows a glossary in its instructions. Terms to
+    keep stay as written; longer terms go first, so "United States" wins over "States"."""
+
+    def target(term: Term, match: re.Match[str]) -> str:
+        value = term.target
+        if _CJK.search(value) or not _CJK.search(text):
+            return value
+        before = match.string[match.start() - 1 : match.start()]  # Latin inside Chinese: spaced
+        after = match.string[match.end() : match.end() + 1]
+        return f"{' ' if before and not before.isspace() else ''}{value}" + (
+            " " if after and not after.isspace() else ""
+        )
+
+    pieces = [text]
+    for term in sorted(terms_in(terms, text), key=lambda t: -len(t.source)):
+        if term.keep:
+            continue
+        pattern = _term_pattern(term)
+        # only the pieces not yet replaced (odd indexes hold targets already written)
+        out: list[str] = []
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                out.append(piece)
+                continue
+            at = 0
+            for match in pattern.finditer(piece):
+                out += [piece[at : match.start()], target(term, match)]
+                at = match.end()
+            out.append(piece[at:])
+        pieces = out
+    return "".join(pieces)
+
+
 def glossary_apply(terms: list[Term], source: str, translation: str) -> str:
     """The translation with the terms the model left as written in the source (a small
     model keeps "Trump" or "gift card" in its Chinese) replaced by their targets."""
     for term in terms_in(terms, source):
         if term.keep or term.respected_in(translation):
             continue
-        flags = 0 if term.case_sensitive else re.IGNORECASE
-        pattern = re.escape(term.source)
-        if re.fullmatch(r"[\w\s.-]+", term.source, re.ASCII):
-            pattern = rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])"
-        target = term.target
-        translation = re.sub(pattern, lambda _, target=target: target, translation, flags=flags)
+        translation = _term_pattern(term).sub(term.target.replace("\\", "\\\\"), translation)
     return translation
 
 

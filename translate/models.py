@@ -14,6 +14,7 @@ class Translation(models.Model):
         TEXT = "text"
         MARKDOWN = "markdown"
         HTML = "html"
+        DOCX = "docx"
 
     Status = AnswerStatus
 
@@ -31,6 +32,8 @@ class Translation(models.Model):
     format = models.CharField(max_length=16, choices=Format.choices, default=Format.TEXT)
     title = models.CharField(max_length=200, blank=True, help_text="The file's name, if any.")
     source_text = models.TextField()
+    # An uploaded Word file, kept to write the translation back into it (docx only).
+    source_file = models.BinaryField(blank=True, default=b"", editable=False)
     text = models.TextField(blank=True)
     # Terms given with the request, beside the site's glossary: [{"source", "target", "keep"}].
     glossary = models.JSONField(default=list, blank=True)

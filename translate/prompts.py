@@ -5,7 +5,7 @@ stops after the translation instead of explaining it)."""
 import re
 
 from inference.base import ChatMessage
-from translate.glossary import Term
+from translate.glossary import Term, glossary_inline
 from translate.languages import LANGUAGES
 
 SYSTEM = (
@@ -31,28 +31,29 @@ _LEAD = re.compile(r"^\s*(?:translation|译文|翻译)\s*[:：]\s*", re.IGNORECA
 
 
 def glossary_note(terms: list[Term]) -> str:
-    if not terms:
-        return ""
     lines = [
-        f'- keep "{t.source}" as it is' if t.keep else f'- translate "{t.source}" as "{t.target}"'
+        f'- keep "{t.source}" as it is' if t.keep else f'- write "{t.target}" for "{t.source}"'
         for t in terms
     ]
-    return "\nUse this glossary:\n" + "\n".join(lines)
+    return "Use this glossary:\n" + "\n".join(lines)
 
 
 def translation_messages(
     *, text: str, source_lang: str, target_lang: str, terms: list[Term] | None = None
 ) -> list[ChatMessage]:
-    system = SYSTEM.format(
-        source=LANGUAGES[source_lang].name, target=LANGUAGES[target_lang].name
-    ) + glossary_note(terms or [])
+    """The instructions and the example first, the same for every text of a direction (so
+    the model's saved state of that prefix serves each live message); then the glossary of
+    this text, if any, and the text with its terms already written in the target language."""
+    system = SYSTEM.format(source=LANGUAGES[source_lang].name, target=LANGUAGES[target_lang].name)
     messages: list[ChatMessage] = [{"role": "system", "content": system}]
     if example := EXAMPLES.get((source_lang, target_lang)):
         messages += [
             {"role": "user", "content": example[0]},
             {"role": "assistant", "content": example[1]},
         ]
-    messages.append({"role": "user", "content": text})
+    if terms:
+        messages.append({"role": "system", "content": glossary_note(terms)})
+    messages.append({"role": "user", "content": glossary_inline(terms or [], text)})
     return messages
 
 

@@ -13,7 +13,7 @@ from sites.models import Site
 from translate.glossary import glossary_validate
 from translate.languages import LANGUAGES, language_detect
 from translate.models import Translation
-from translate.structure import FORMATS, format_guess
+from translate.structure import FORMATS, docx_source, format_guess
 
 
 class TranslationInputError(Exception):
@@ -43,8 +43,10 @@ def translation_create(
     format: Any = "",
     owner: Any = None,
     title: str = "",
+    source_file: bytes = b"",
 ) -> Translation:
-    """Validate, detect the source language (unless given), store and queue."""
+    """Validate, detect the source language (unless given), store and queue. `source_file`:
+    the Word file `text` was read from (format docx), to write the translation back into."""
     if not isinstance(text, str):
         raise TranslationInputError("invalid_field", "'text' must be a string.")
     text = text.strip()
@@ -62,9 +64,10 @@ def translation_create(
         raise TranslationInputError(
             "same_language", f"The text is already in {LANGUAGES[target].name}."
         )
-    if format not in ("", *FORMATS):
+    if format not in ("", *FORMATS) or (format == "docx") != bool(source_file):
+        shown = ", ".join(f for f in FORMATS if f != "docx")
         raise TranslationInputError(
-            "invalid_field", f"'format' must be one of: {', '.join(FORMATS)}."
+            "invalid_field", f"'format' must be one of: {shown} (a .docx comes as a file)."
         )
     try:
         terms = glossary_validate(glossary)
@@ -82,6 +85,7 @@ def translation_create(
             format=format or format_guess(title, text),
             title=title[:200],
             source_text=text,
+            source_file=source_file,
             glossary=terms,
         )
         transaction.on_commit(
@@ -92,8 +96,9 @@ def translation_create(
 
 def translation_from_file(*, site: Site, name: str, data: bytes, content_type: str = "",
                           **options: Any) -> Translation:  # fmt: skip
-    """Translate a txt, md or html file in its own format (the markup is kept); a docx or
-    pdf is read as text (the knowledge base's readers) and translated as Markdown."""
+    """Translate a txt, md, html or docx file in its own format (the markup is kept, a Word
+    file is written back with its styles); a pdf is read as text (the knowledge base's
+    reader) and translated as Markdown."""
     if len(data) > settings.TRANSLATION_MAX_BYTES:
         raise TranslationInputError(
             "file_too_large", f"Files are limited to {settings.TRANSLATION_MAX_BYTES} bytes.", 413
@@ -105,6 +110,13 @@ def translation_from_file(*, site: Site, name: str, data: bytes, content_type: s
         except UnicodeDecodeError as exc:
             raise TranslationInputError("unreadable_file", "The file is not UTF-8 text.") from exc
         return translation_create(site=site, text=text, title=name, **options)
+    if suffix == ".docx":
+        try:
+            text = docx_source(data)
+        except ValueError as exc:
+            raise TranslationInputError("unreadable_file", str(exc)) from exc
+        options["format"] = "docx"
+        return translation_create(site=site, text=text, title=name, source_file=data, **options)
     try:
         text = document_text_extract(name=name, data=data, content_type=content_type)
     except DocumentUnreadable as exc:

@@ -4,7 +4,10 @@
 - markdown: the inline content of each block (markdown-it): headings, paragraphs, list
   items, table cells, quotes; code, fences, HTML blocks and the markers stay as written;
   link targets and inline code are protected by placeholders;
-- html: the text nodes (lxml), outside script, style, code and pre.
+- html: the text nodes (lxml), outside script, style, code and pre;
+- docx: the paragraphs of a Word file (body and tables; python-docx), one a line pair
+  apart in the stored text; `docx_rebuild` writes them back into the file's own runs, so
+  styles, headings, lists, tables and pictures stay as they are.
 
 `rebuild` puts the translated segments back where their sources were.
 """
@@ -14,10 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import docx
 import lxml.html
+from docx.oxml.ns import qn
+from docx.table import Table
+from docx.text.paragraph import Paragraph
 from markdown_it import MarkdownIt
 
-FORMATS = ("text", "markdown", "html")
+FORMATS = ("text", "markdown", "html", "docx")
+DOCX_SEPARATOR = "\n\n"
 _WORD = re.compile(r"[^\W\d_]", re.UNICODE)  # a letter of any script
 _MD_PROTECT = re.compile(r"(`[^`]+`|\]\([^)\s]+(?:\s+\"[^\"]*\")?\)|<https?://[^>]+>|https?://\S+)")
 _MD_PREFIX = re.compile(r"^(\s*(?:#{1,6}\s+|[-*+]\s+(?:\[[ xX]\]\s+)?|\d+[.)]\s+|>\s*)*)")
@@ -49,6 +57,8 @@ def document_parse(text: str, format: str) -> Document:
         return _markdown(text)
     if format == "html":
         return _html(text)
+    if format == "docx":
+        return _docx(text)
     return _text(text)
 
 
@@ -164,3 +174,66 @@ def _html(text: str) -> Document:
         return inner
 
     return Document("html", segments, rebuild)
+
+
+def _docx(text: str) -> Document:
+    """The stored text of a Word file: its paragraphs, one segment each."""
+
+    def rebuild(translated: list[str]) -> str:
+        return DOCX_SEPARATOR.join(" ".join(value.split()) for value in translated)
+
+    return Document("docx", text.split(DOCX_SEPARATOR), rebuild)
+
+
+def _docx_paragraphs(data: bytes) -> tuple[Any, list[Paragraph]]:
+    """The file and its paragraphs that hold words, in reading order (tables cell by cell)."""
+    import io
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:  # python-docx raises zipfile, lxml and KeyError alike
+        raise ValueError(f"The Word file is damaged or not a .docx ({exc}).") from exc
+    found: list[Paragraph] = []
+
+    def walk(container: Any) -> None:
+        for block in container.iter_inner_content():
+            if isinstance(block, Table):
+                for row in block.rows:
+                    seen = set()
+                    for cell in row.cells:
+                        if id(cell._tc) not in seen:  # a merged cell appears once per column
+                            seen.add(id(cell._tc))
+                            walk(cell)
+            elif _WORD.search(_docx_text(block)):
+                found.append(block)
+
+    walk(document)
+    return document, found
+
+
+def _docx_text(paragraph: Paragraph) -> str:
+    return " ".join("".join(t.text or "" for t in paragraph._p.iter(qn("w:t"))).split())
+
+
+def docx_source(data: bytes) -> str:
+    """The stored text of a Word file (ValueError when it cannot be read)."""
+    _, paragraphs = _docx_paragraphs(data)
+    if not paragraphs:
+        raise ValueError("The Word file has no text.")
+    return DOCX_SEPARATOR.join(_docx_text(p) for p in paragraphs)
+
+
+def docx_rebuild(data: bytes, text: str) -> bytes:
+    """The Word file with each paragraph's words replaced by its translation: the first run
+    takes the text (and keeps its style), the paragraph's other runs are emptied."""
+    import io
+
+    document, paragraphs = _docx_paragraphs(data)
+    translated = text.split(DOCX_SEPARATOR)
+    for paragraph, value in zip(paragraphs, translated, strict=False):
+        pieces = list(paragraph._p.iter(qn("w:t")))
+        for i, piece in enumerate(pieces):
+            piece.text = value if i == 0 else ""
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()

@@ -17,6 +17,11 @@ api_urlpatterns = [
         name="api-translation-detail",
     ),
     path(
+        "translations/<uuid:translation_id>/file",
+        api.translation_file_api,
+        name="api-translation-file",
+    ),
+    path(
         "translations/<uuid:translation_id>/cancel",
         api.translation_cancel_api,
         name="api-translation-cancel",

@@ -182,6 +182,7 @@ def test_broken_and_unsupported_files_get_400(client):
         ("broken.pdf", b"%PDF-1.4 no"),
         ("x.png", b"\x89PNG"),
         ("bad.txt", b"\xff\xfe\x00bad"),
+        ("broken.docx", b"PK\x03\x04 not a Word file"),
     ]:
         response = client.post(
             URL, data={"file": SimpleUploadedFile(name, data), "target_lang": "zh"},
@@ -272,3 +273,74 @@ def test_terms_left_as_written_are_replaced_by_their_targets():
         terms, "A gift card from Helpline.", "一张 Gift Card 来自 Helpline。"
     ) == ("一张 礼品卡 来自 Helpline。")
     assert glossary_apply(terms, "No terms here.", "这里没有术语。") == "这里没有术语。"
+
+
+def test_terms_are_written_into_the_source_in_the_target_language():
+    from translate.glossary import glossary_inline
+
+    terms = [
+        Term("United States", "美国"), Term("States", "州"), Term("president", "总统"),
+        Term("Facebook", "Facebook", keep=True),
+    ]  # fmt: skip
+    assert glossary_inline(terms, "The President of the United States posted on Facebook.") == (
+        "The 总统 of the 美国 posted on Facebook."
+    )
+    assert glossary_inline([Term("总统", "President")], "我们的总统说：好。") == (
+        "我们的 President 说：好。"
+    )
+    assert glossary_inline(terms, "Nothing to change.") == "Nothing to change."
+
+
+def _word_file() -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Returns", level=1)
+    paragraph = document.add_paragraph()
+    paragraph.add_run("Print the label").bold = True
+    paragraph.add_run(" and drop the parcel off.")
+    document.add_paragraph("")  # an empty paragraph stays empty
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "Refund"
+    table.cell(0, 1).text = "Within five days."
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+@override_settings(SUMMARY_STEPS_INLINE=True)
+def test_a_word_file_comes_back_as_a_word_file_with_its_styles(client):
+    import io
+
+    import docx
+
+    site = SiteFactory.create()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {site.secret_key}"}
+    upload = SimpleUploadedFile("returns.docx", _word_file())
+    response = client.post(URL, data={"file": upload, "target_lang": "zh"}, **auth)
+    assert response.status_code == 202
+    job = response.json()
+    assert job["format"] == "docx" and job["download"] == "docx"
+    assert client.get(job["file_url"], **auth).status_code == 409  # not finished yet
+    for _ in range(3):
+        generation_execute(job["generation_id"])
+    translation = Translation.objects.get(id=job["id"])
+    assert translation.status == "done"
+    assert translation.source_text.split("\n\n") == [
+        "Returns", "Print the label and drop the parcel off.", "Refund", "Within five days.",
+    ]  # fmt: skip
+    response = client.get(job["file_url"], **auth)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].endswith("returns.zh.docx")
+    back = docx.Document(io.BytesIO(response.content))
+    paragraphs = back.paragraphs
+    assert paragraphs[0].style.name == "Heading 1" and paragraphs[0].text
+    assert paragraphs[1].runs[0].bold  # the first run keeps its style and takes the text
+    assert paragraphs[1].text == translation.text.split("\n\n")[1]
+    assert paragraphs[2].text == ""
+    cells = [back.tables[0].cell(0, i).text for i in range(2)]
+    assert cells == translation.text.split("\n\n")[2:]
+    assert client.get(job["file_url"]).status_code == 401  # no credential, no file

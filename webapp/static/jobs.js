@@ -1,7 +1,7 @@
 // The job pages (summarize, translate): POST the form to the API, then follow the job's
 // socket (it replays from the start, then the live tail) until generation.done or
 // generation.error. The page names its API (data-api), its page URL (data-page) and the
-// file extension of downloads (data-download).
+// file extension of downloads (data-download) and what it does ("Translating", data-working).
 (function () {
   "use strict";
   const root = document.getElementById("job");
@@ -22,6 +22,8 @@
   let job = null;
   let lastSeq = 0;
   let finished = false;
+  let finalStatus = "";
+  const working = root.dataset.working || "Summarizing";
 
   function setState(text) { state.textContent = text; }
   function busy(on) {
@@ -35,6 +37,7 @@
     job = current;
     lastSeq = 0;
     finished = false;
+    finalStatus = "";
     out.textContent = "";
     methodNote.textContent = "";
     if (detected && current.source_lang) detected.textContent = "Source language: " + current.source_lang + (current.detected_lang && current.detected_lang !== current.source_lang ? " (detected " + current.detected_lang + ")" : "");
@@ -45,7 +48,7 @@
       return;
     }
     busy(true);
-    setState(current.status === "queued" ? "Waiting for a worker…" : "Summarizing…");
+    setState(current.status === "queued" ? "Waiting for a worker…" : working + "…");
     connect();
   }
 
@@ -68,9 +71,9 @@
       progress.hidden = false;
       progress.max = event.total;
       progress.value = event.done;
-      setState("Summarizing: " + event.done + " of " + event.total + " parts done…");
+      setState(working + ": " + event.done + " of " + event.total + " parts done…");
     } else if (event.type === "generation.delta") {
-      setState("Summarizing…");
+      setState(working + "…");
       out.textContent += event.text;
     } else if (event.type === "generation.done") {
       if (typeof event.text === "string") out.textContent = event.text;
@@ -140,6 +143,7 @@
 
   function finish(status, method, detail) {
     finished = true;
+    finalStatus = status;
     if (socket) socket.close();
     busy(false);
     const labels = { done: "Done.", cancelled: "Stopped.", failed: detail || "The job failed." };
@@ -174,6 +178,7 @@
   });
   copy.addEventListener("click", function () { navigator.clipboard.writeText(out.textContent); setState("Copied."); });
   download.addEventListener("click", function () {
+    if (job && job.file_url && finalStatus === "done") { location.href = job.file_url; return; } // the server writes the file (a Word file keeps its styles)
     const extension = (job && job.download) || root.dataset.download || "md";
     const blob = new Blob([out.textContent], { type: (extension === "html" ? "text/html" : "text/markdown") + ";charset=utf-8" });
     const link = document.createElement("a");
