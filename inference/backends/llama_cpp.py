@@ -21,6 +21,32 @@ if TYPE_CHECKING:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 
+def state_cache(capacity_bytes: int) -> Any:
+    """llama-cpp-python's RAM cache of prompt states, held to `capacity_bytes` for real.
+
+    Its own cache counts only the KV bytes of a state (about 28 KB a token with the default
+    model), while each state also carries the logits of every prompt token (the vocabulary's
+    151,936 floats: 600 KB a token): 1 GB of "capacity" grew a worker past 14 GB. A state
+    only ever continues from its last token, so only that row is kept (load_state spreads
+    it over the rows before, which nothing reads), and the size counted is what is held."""
+    from llama_cpp import LlamaRAMCache
+
+    class StateCache(LlamaRAMCache):  # type: ignore[misc]
+        @property
+        def cache_size(self) -> int:
+            return sum(
+                state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes
+                for state in self.cache_state.values()
+            )
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            if len(value.scores) > 1:
+                value.scores = value.scores[-1:].copy()
+            super().__setitem__(key, value)
+
+    return StateCache(capacity_bytes=capacity_bytes)
+
+
 class LlamaCppBackend:
     """One llama.cpp model per process. It serves one generation (or score) at a time (2
     cores cannot do better); the chat template and stop tokens come from the GGUF's own
@@ -53,9 +79,7 @@ class LlamaCppBackend:
         if state_cache_mb > 0:
             # Evaluated prompts kept by token prefix: a question about the same FAQ later,
             # after other prompts took the KV cache, starts from its saved state.
-            from llama_cpp import LlamaRAMCache
-
-            self._llm.set_cache(LlamaRAMCache(capacity_bytes=state_cache_mb << 20))
+            self._llm.set_cache(state_cache(state_cache_mb << 20))
         self._formatter = self._gguf_chat_formatter()
         if self._formatter is not None:  # so `stream` renders exactly what `score` renders
             self._llm.chat_handler = self._formatter.to_chat_handler()

