@@ -1,6 +1,6 @@
-"""The translator's prompts: instructions, the glossary terms a segment contains, and one
-example pair per direction (the small default model copies the example's register and
-stops after the translation instead of explaining it)."""
+"""The translator's prompts: instructions, two example pairs per direction (the small
+default model copies their register and stops after the translation instead of explaining
+it), the glossary terms a segment contains, and the text, each asked in one line."""
 
 import re
 
@@ -16,18 +16,39 @@ SYSTEM = (
 )
 # (Asked to keep "names" as they are too, the 1.5B model left common words untranslated:
 # "雪季的第一场大雪期间， avalanche发生了" on WMT22; the glossary keeps real names.)
-EXAMPLES: dict[tuple[str, str], tuple[str, str]] = {
-    ("en", "zh"): (
-        "Your refund of 25.00 USD was sent on Monday and should reach your card within five "
-        "working days.",
-        "您的 25.00 美元退款已于周一发出，预计五个工作日内退回到您的银行卡。",
-    ),
-    ("zh", "en"): (
-        "您的订单已经发货，快递单号是 SF1234567，预计明天送达。",
-        "Your order has shipped. The tracking number is SF1234567, and it should arrive tomorrow.",
-    ),
+EXAMPLES: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("en", "zh"): [
+        (
+            "Your refund of 25.00 USD was sent on Monday and should reach your card within five "
+            "working days.",
+            "您的 25.00 美元退款已于周一发出，预计五个工作日内退回到您的银行卡。",
+        ),
+        (
+            "Sorry for the wait! Could you tell me your order number?",
+            "抱歉让您久等了！能告诉我您的订单号吗？",
+        ),
+    ],
+    ("zh", "en"): [
+        (
+            "您的订单已经发货，快递单号是 SF1234567，预计明天送达。",
+            "Your order has shipped. The tracking number is SF1234567, and it should arrive "
+            "tomorrow.",
+        ),
+        (
+            "不好意思，我昨天买的耳机还没发货，能帮我查一下吗？",
+            "Sorry, the headphones I bought yesterday haven't shipped yet. Could you check for me?",
+        ),
+    ],
 }
-_LEAD = re.compile(r"^\s*(?:translation|译文|翻译)\s*[:：]\s*", re.IGNORECASE)
+# Measured on the calibrate halves of WMT22 and NTREX (30 and 20 items a direction): the
+# one-line ask of each turn ("Translate to Chinese: ...") did more than the instructions
+# alone (WMT22 en->zh chrF 26.8 -> 28.9); a second, conversational example added a little
+# more; no example at all lost to the plain prompt.
+ASK = "Translate to {target}: {text}"
+_LEAD = re.compile(
+    r"^\s*(?:(?:english |chinese )?translation|译文|翻译|translate to [^:：\n]{1,30})\s*[:：]\s*",
+    re.IGNORECASE,
+)
 
 
 def glossary_note(terms: list[Term]) -> str:
@@ -44,16 +65,19 @@ def translation_messages(
     """The instructions and the example first, the same for every text of a direction (so
     the model's saved state of that prefix serves each live message); then the glossary of
     this text, if any, and the text with its terms already written in the target language."""
-    system = SYSTEM.format(source=LANGUAGES[source_lang].name, target=LANGUAGES[target_lang].name)
-    messages: list[ChatMessage] = [{"role": "system", "content": system}]
-    if example := EXAMPLES.get((source_lang, target_lang)):
+    source, target = LANGUAGES[source_lang].name, LANGUAGES[target_lang].name
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": SYSTEM.format(source=source, target=target)}
+    ]
+    for example, translated in EXAMPLES.get((source_lang, target_lang), []):
         messages += [
-            {"role": "user", "content": example[0]},
-            {"role": "assistant", "content": example[1]},
+            {"role": "user", "content": ASK.format(target=target, text=example)},
+            {"role": "assistant", "content": translated},
         ]
     if terms:
         messages.append({"role": "system", "content": glossary_note(terms)})
-    messages.append({"role": "user", "content": glossary_inline(terms or [], text)})
+    text = glossary_inline(terms or [], text)
+    messages.append({"role": "user", "content": ASK.format(target=target, text=text)})
     return messages
 
 
