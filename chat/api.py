@@ -5,23 +5,24 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods
 
 from chat.models import Conversation
 from chat.selectors import conversation_access, message_list
 from chat.services import conversation_create
 from chat.tokens import conversation_token_issue, conversation_token_read
-from sites.selectors import site_get_by_slug
-from sites.services import site_default_ensure
+from sites.access import conversation_opener, cross_origin
 from webapp.http import bearer_token, json_error
 
 MAX_BODY_BYTES = 16_384
 
 
 @csrf_exempt
-@require_POST
+@cross_origin
+@require_http_methods(["POST", "OPTIONS"])
 def conversation_create_api(request: HttpRequest) -> JsonResponse:
-    """POST /api/v1/conversations {"title"?, "site"?} -> 201 {"id", "token", "ws_url"}."""
+    """POST /api/v1/conversations {"title"?, "site"?, "public_key"?, "user_id"?,
+    "user_hash"?} -> 201 {"id", "token", "ws_url"}; who may is sites.access's to say."""
     if len(request.body) > MAX_BODY_BYTES:
         return json_error(413, "body_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes.")
     try:
@@ -33,14 +34,12 @@ def conversation_create_api(request: HttpRequest) -> JsonResponse:
     title = body.get("title", "")
     if not isinstance(title, str):
         return json_error(400, "invalid_field", "'title' must be a string.")
-    site = site_default_ensure()
-    if "site" in body:
-        found = site_get_by_slug(str(body["site"]))
-        if found is None:
-            return json_error(404, "unknown_site", "No such site.")
-        site = found
-    owner = request.user if request.user.is_authenticated else None
-    conversation = conversation_create(site=site, owner=owner, title=title)
+    opener = conversation_opener(request, body)
+    if isinstance(opener, JsonResponse):
+        return opener
+    conversation = conversation_create(
+        site=opener.site, owner=opener.owner, title=title, visitor_id=opener.visitor_id
+    )
     token = conversation_token_issue(conversation.id)
     return JsonResponse(
         {"id": str(conversation.id), "token": token, "ws_url": ws_path(conversation, token)},
@@ -52,7 +51,8 @@ def ws_path(conversation: Conversation, token: str) -> str:
     return f"/ws/conversations/{conversation.id}/?token={token}"
 
 
-@require_GET
+@cross_origin
+@require_http_methods(["GET", "OPTIONS"])
 def message_list_api(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """GET /api/v1/conversations/<id>/messages with Authorization: Bearer <token>."""
     token = bearer_token(request)

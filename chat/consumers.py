@@ -9,7 +9,7 @@ import contextlib
 import json
 import logging
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -25,6 +25,7 @@ from chat.models import Conversation, Generation
 from chat.relay import StreamRelay
 from chat.selectors import conversation_access, generation_get
 from chat.tokens import job_token_read
+from sites import access
 from webapp.db import db_async
 from webapp.errors import error_text
 
@@ -47,26 +48,29 @@ def socket_language(scope: dict[str, Any]) -> str:
     return str(settings.LANGUAGE_CODE)
 
 
-def origin_allowed(scope: dict[str, Any], conversation: Conversation) -> bool:
-    """Browsers always send Origin: it must be this host, a configured origin or the site's."""
+def _origin(scope: dict[str, Any]) -> tuple[str, str]:
     headers = dict(scope.get("headers", []))
-    origin = headers.get(b"origin", b"").decode("latin-1").rstrip("/")
-    if not origin:
-        return True  # not a browser: the token alone decides
-    host = headers.get(b"host", b"").decode("latin-1")
-    if urlsplit(origin).netloc == host:
+    return headers.get(b"origin", b"").decode("latin-1"), headers.get(b"host", b"").decode(
+        "latin-1"
+    )
+
+
+def origin_allowed(scope: dict[str, Any], conversation: Conversation) -> bool:
+    """A conversation's socket: this host, a configured origin or one of its site's."""
+    origin, host = _origin(scope)
+    if access.origin_allowed(origin, host, conversation.site):
         return True
-    return origin in settings.ALLOWED_ORIGINS or origin in conversation.site.origin_list()
+    log.warning("refused a socket of site %s from origin %r", conversation.site.slug, origin)
+    return False
 
 
 def same_origin(scope: dict[str, Any]) -> bool:
     """A job's socket: this host or a configured origin (staff tools are not embedded)."""
-    headers = dict(scope.get("headers", []))
-    origin = headers.get(b"origin", b"").decode("latin-1").rstrip("/")
-    if not origin:
+    origin, host = _origin(scope)
+    if access.origin_allowed(origin, host):
         return True
-    host = headers.get(b"host", b"").decode("latin-1")
-    return urlsplit(origin).netloc == host or origin in settings.ALLOWED_ORIGINS
+    log.warning("refused a job socket from origin %r", origin)
+    return False
 
 
 def group_name(conversation_id: object) -> str:

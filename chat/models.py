@@ -18,6 +18,9 @@ class Conversation(models.Model):
         related_name="conversations",
     )
     title = models.CharField(max_length=200, blank=True)
+    # The site's own id of a visitor whose identity was verified (sites.access), so that
+    # they find their conversations on any device; blank for anonymous visitors.
+    visitor_id = models.CharField(max_length=200, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -42,8 +42,10 @@ class PostedMessage:
     created: bool  # False when the client re-sent a message already stored
 
 
-def conversation_create(*, site: Site, owner: Any = None, title: str = "") -> Conversation:
-    conversation = Conversation(site=site, owner=owner, title=title[:200])
+def conversation_create(
+    *, site: Site, owner: Any = None, title: str = "", visitor_id: str = ""
+) -> Conversation:
+    conversation = Conversation(site=site, owner=owner, title=title[:200], visitor_id=visitor_id)
     conversation.full_clean()
     conversation.save()
     return conversation

@@ -7,6 +7,14 @@ def site_key_new() -> str:
     return "sk_" + secrets.token_urlsafe(24)
 
 
+def site_public_key_new() -> str:
+    return "pk_" + secrets.token_urlsafe(16)
+
+
+def site_identity_secret_new() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class Site(models.Model):
     """A tenant: one company's assistant. Every conversation belongs to exactly one."""
 
@@ -18,6 +26,14 @@ class Site(models.Model):
     # Server-to-server key for the site's APIs (`Authorization: Bearer <key>`); never put
     # it in a web page.
     secret_key = models.CharField(max_length=64, unique=True, default=site_key_new)
+    # The widget's key, public in the web page's snippet: it opens conversations only from
+    # the allowed origins, and reads none (each conversation has its own visitor token).
+    public_key = models.CharField(max_length=64, unique=True, default=site_public_key_new)
+    # HMAC-SHA256(identity_secret, user_id) is the user_hash that proves a visitor's id.
+    identity_secret = models.CharField(max_length=64, default=site_identity_secret_new)
+    allow_anonymous = models.BooleanField(
+        default=True, help_text="Visitors without a verified identity may chat."
+    )
     # The language staff read and write; a visitor writing another one is translated both
     # ways in the conversation (translate.live).
     staff_language = models.CharField(
