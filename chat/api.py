@@ -7,8 +7,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from chat.events import message_created
 from chat.models import Conversation
-from chat.selectors import conversation_access, message_list
+from chat.selectors import conversation_access, conversation_latest, message_list
 from chat.services import conversation_create
 from chat.tokens import conversation_token_issue, conversation_token_read
 from sites.access import conversation_opener, cross_origin
@@ -22,7 +23,8 @@ MAX_BODY_BYTES = 16_384
 @require_http_methods(["POST", "OPTIONS"])
 def conversation_create_api(request: HttpRequest) -> JsonResponse:
     """POST /api/v1/conversations {"title"?, "site"?, "public_key"?, "user_id"?,
-    "user_hash"?} -> 201 {"id", "token", "ws_url"}; who may is sites.access's to say."""
+    "user_hash"?, "resume"?} -> 201 {"id", "token", "ws_url"}; who may is sites.access's to
+    say. A verified visitor with "resume" gets their latest conversation back (200)."""
     if len(request.body) > MAX_BODY_BYTES:
         return json_error(413, "body_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes.")
     try:
@@ -37,6 +39,12 @@ def conversation_create_api(request: HttpRequest) -> JsonResponse:
     opener = conversation_opener(request, body)
     if isinstance(opener, JsonResponse):
         return opener
+    if opener.visitor_id and body.get("resume"):  # a verified visitor, on another device
+        latest = conversation_latest(site=opener.site, visitor_id=opener.visitor_id)
+        if latest is not None:
+            token = conversation_token_issue(latest.id)
+            body = {"id": str(latest.id), "token": token, "ws_url": ws_path(latest, token)}
+            return JsonResponse(body, status=200)
     conversation = conversation_create(
         site=opener.site, owner=opener.owner, title=title, visitor_id=opener.visitor_id
     )
@@ -62,15 +70,8 @@ def message_list_api(request: HttpRequest, conversation_id: str) -> JsonResponse
     if conversation is None:
         return json_error(404, "not_found", "No such conversation for this token.")
     messages = [
-        {
-            "id": m.id,
-            "role": m.role,
-            "text": m.text,
-            "status": m.status,
-            "created_at": m.created_at.isoformat(),
-            "route": m.route,
-            "sources": m.sources,
-        }
+        message_created(m)["message"]
         for m in message_list(conversation)
+        if m.role != "agent" or m.status == "done"  # an agent's reply shows once translated
     ]
     return JsonResponse({"messages": messages})

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from chat.models import Conversation, Generation, Message
 from chat.tokens import conversation_token_read
+from sites.models import Site
 
 
 def conversation_access(
@@ -64,3 +65,12 @@ def generation_queue_position(generation: Generation) -> int:
         status__in=[Generation.Status.QUEUED, Generation.Status.STREAMING],
         queued_at__lt=generation.queued_at,
     ).count()
+
+
+def conversation_latest(*, site: Site, visitor_id: str) -> Conversation | None:
+    """A verified visitor's latest conversation on a site."""
+    return (
+        Conversation.objects.filter(site=site, visitor_id=visitor_id)
+        .order_by("-created_at")
+        .first()
+    )

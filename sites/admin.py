@@ -1,6 +1,13 @@
+import threading
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
 
 from sites.models import Site
+
+_request = threading.local()  # the admin request being drawn, for the snippet's host
 
 
 @admin.register(Site)
@@ -8,8 +15,29 @@ class SiteAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "allow_anonymous", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("public_key", "identity_secret")
-    fields = (
-        "name", "slug", "allowed_origins", "allow_anonymous", "staff_language",
-        "public_key", "identity_secret",
+    readonly_fields = ("public_key", "identity_secret", "snippet")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "staff_language")}),
+        ("Widget", {"fields": ("snippet", "public_key", "allowed_origins", "allow_anonymous",
+                               "identity_secret", "greeting", "color", "logo_url", "language",
+                               "position")}),
     )  # fmt: skip
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        _request.base = request.build_absolute_uri("/").rstrip("/")
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="Snippet for the site's pages")
+    def snippet(self, site: Site) -> str:
+        if not site.pk:
+            return "Save the site to get its snippet."
+        base = getattr(_request, "base", "https://HOST")
+        tag = f'<script src="{base}/widget.js" data-site="{site.public_key}" async></script>'
+        return format_html(
+            "<code>{}</code><p>Allow the pages' origins below (https://shop.example.com, one a "
+            "line). A verified visitor: pass user_id and user_hash = HMAC-SHA256(identity "
+            "secret, user_id) to <code>Helpline.identify()</code>.</p>",
+            tag,
+        )

@@ -34,6 +34,18 @@ class Site(models.Model):
     allow_anonymous = models.BooleanField(
         default=True, help_text="Visitors without a verified identity may chat."
     )
+    # The widget's look and words.
+    greeting = models.CharField(
+        max_length=300, blank=True, help_text="The widget's first line (blank: a default)."
+    )
+    color = models.CharField(max_length=16, default="#2563eb", help_text="e.g. #2563eb")
+    logo_url = models.URLField(blank=True)
+    language = models.CharField(
+        max_length=8, blank=True, help_text="en or zh; blank: the visitor's browser language."
+    )
+    position = models.CharField(
+        max_length=8, default="right", choices=[("right", "right"), ("left", "left")]
+    )
     # The language staff read and write; a visitor writing another one is translated both
     # ways in the conversation (translate.live).
     staff_language = models.CharField(

@@ -47,4 +47,35 @@ class Migration(migrations.Migration):
                 default=True, help_text="Visitors without a verified identity may chat."
             ),
         ),
+        migrations.AddField(
+            model_name="site",
+            name="greeting",
+            field=models.CharField(
+                blank=True, help_text="The widget's first line (blank: a default).", max_length=300
+            ),
+        ),
+        migrations.AddField(
+            model_name="site",
+            name="color",
+            field=models.CharField(default="#2563eb", help_text="e.g. #2563eb", max_length=16),
+        ),
+        migrations.AddField(
+            model_name="site", name="logo_url", field=models.URLField(blank=True)
+        ),
+        migrations.AddField(
+            model_name="site",
+            name="language",
+            field=models.CharField(
+                blank=True,
+                help_text="en or zh; blank: the visitor's browser language.",
+                max_length=8,
+            ),
+        ),
+        migrations.AddField(
+            model_name="site",
+            name="position",
+            field=models.CharField(
+                choices=[("right", "right"), ("left", "left")], default="right", max_length=8
+            ),
+        ),
     ]
