@@ -13,6 +13,7 @@ from chat.selectors import conversation_access, conversation_latest, message_lis
 from chat.services import conversation_create
 from chat.tokens import conversation_token_issue, conversation_token_read
 from sites.access import conversation_opener, cross_origin
+from sites.limits import LimitReached, conversation_open_spend
 from webapp.http import bearer_token, json_error
 
 MAX_BODY_BYTES = 16_384
@@ -39,6 +40,13 @@ def conversation_create_api(request: HttpRequest) -> JsonResponse:
     opener = conversation_opener(request, body)
     if isinstance(opener, JsonResponse):
         return opener
+    if not opener.trusted:
+        try:
+            conversation_open_spend(request)
+        except LimitReached as exc:
+            response = json_error(429, exc.code, exc.detail)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
     if opener.visitor_id and body.get("resume"):  # a verified visitor, on another device
         latest = conversation_latest(site=opener.site, visitor_id=opener.visitor_id)
         if latest is not None:

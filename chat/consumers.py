@@ -26,6 +26,7 @@ from chat.relay import StreamRelay
 from chat.selectors import conversation_access, generation_get
 from chat.tokens import job_token_read
 from sites import access
+from sites.limits import LimitReached
 from webapp.db import db_async
 from webapp.errors import error_text
 
@@ -220,6 +221,8 @@ class ConversationConsumer(SocketConsumer):
                 "generation_in_progress",
                 _("Wait for the current answer to finish (or stop it) before sending another."),
             ) from exc
+        except LimitReached as exc:
+            raise FrameError(exc.code, exc.detail) from exc
         events = [
             message_created(posted.user_message, client_id),
             message_created(posted.assistant_message),

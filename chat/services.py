@@ -18,6 +18,7 @@ from chat.answers import AnswerPlan, answer_plan
 from chat.kinds import Outcome, kind_get
 from chat.models import Conversation, Generation, Message
 from chat.selectors import generation_active
+from sites.limits import visitor_message_spend
 from sites.models import Site
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def message_post(*, conversation: Conversation, text: str, client_id: str = "") 
         return posted
     if generation_active(conversation) is not None:
         raise ConversationBusy
+    visitor_message_spend(site=conversation.site, conversation_id=conversation.id)
     plan = answer_plan(site=conversation.site, question=text)
     try:
         with transaction.atomic():

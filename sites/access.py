@@ -90,6 +90,7 @@ class Opener:
     site: Site
     visitor_id: str = ""
     owner: Any = None
+    trusted: bool = False  # a server's secret key or a staff session
 
 
 def conversation_opener(request: HttpRequest, body: dict[str, Any]) -> Opener | JsonResponse:
@@ -155,7 +156,7 @@ def conversation_opener(request: HttpRequest, body: dict[str, Any]) -> Opener | 
         return json_error(
             401, "identity_required", "This site needs a verified visitor (user_id and user_hash)."
         )
-    return Opener(site=site, visitor_id=visitor_id, owner=owner)
+    return Opener(site=site, visitor_id=visitor_id, owner=owner, trusted=trusted)
 
 
 def origin_of_some_site(origin: str) -> bool:

@@ -46,6 +46,9 @@ class Site(models.Model):
     position = models.CharField(
         max_length=8, default="right", choices=[("right", "right"), ("left", "left")]
     )
+    daily_message_quota = models.PositiveIntegerField(
+        default=0, help_text="Visitor messages a day across the site (0: no quota)."
+    )
     # The language staff read and write; a visitor writing another one is translated both
     # ways in the conversation (translate.live).
     staff_language = models.CharField(

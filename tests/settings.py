@@ -26,6 +26,9 @@ os.environ.setdefault("SUMMARY_CHUNK_TOKENS", "300")
 os.environ.setdefault("SUMMARY_STEP_MAX_TOKENS", "40")
 os.environ.setdefault("SUMMARY_MAX_TOKENS", "80")
 os.environ.setdefault("SUMMARY_STEP_STALE_SECONDS", "3")
+# Limits high enough for the suite's own traffic from one address (tests/sites lowers them).
+os.environ.setdefault("CONVERSATIONS_PER_HOUR_PER_ADDRESS", "100000")
+os.environ.setdefault("VISITOR_MESSAGES_PER_MINUTE", "1000")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")  # lets the run drop its test database
 
 from webapp import settings as product  # noqa: E402

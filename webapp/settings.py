@@ -21,6 +21,10 @@ SECRET_KEY = secret_key_resolve(
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 # Origins (scheme://host:port) allowed to open the chat socket besides the page's own host.
 ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS", [])
+# Limits of every entry point (sites.limits); 0 turns one off.
+VISITOR_MESSAGES_PER_MINUTE = env_int("VISITOR_MESSAGES_PER_MINUTE", 12)
+CONVERSATIONS_PER_HOUR_PER_ADDRESS = env_int("CONVERSATIONS_PER_HOUR_PER_ADDRESS", 60)
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
 
 INSTALLED_APPS = [

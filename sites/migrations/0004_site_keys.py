@@ -78,4 +78,11 @@ class Migration(migrations.Migration):
                 choices=[("right", "right"), ("left", "left")], default="right", max_length=8
             ),
         ),
+        migrations.AddField(
+            model_name="site",
+            name="daily_message_quota",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Visitor messages a day across the site (0: no quota)."
+            ),
+        ),
     ]
