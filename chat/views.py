@@ -3,12 +3,29 @@
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from chat.models import Conversation
 from chat.selectors import conversation_access, conversation_list_for_user, message_list
 from chat.services import conversation_create
 from sites.services import site_default_ensure
+
+
+def page_texts() -> dict[str, str]:
+    """What chat.js writes, in the page's language ({n}: a number it fills in)."""
+    return {
+        "you": _("You"),
+        "agent": _("Agent"),
+        "assistant": _("Assistant"),
+        "waiting": _("Waiting for the assistant: {n} ahead of you…"),
+        "starting": _("Starting…"),
+        "refused": _("This conversation can't be opened here. Please reload the page."),
+        "reconnecting": _("Connection lost. Reconnecting…"),
+        "too_long": _("Messages are limited to {n} characters."),
+        "offline": _("Not connected: your message will be sent when the connection is back."),
+        "summary_failed": _("The summary could not be started."),
+    }
 
 
 def _owned(request: HttpRequest, conversation_id: object) -> Conversation:
@@ -42,6 +59,7 @@ def conversation_page(request: HttpRequest, conversation_id: object) -> HttpResp
         "conversations": conversation_list_for_user(request.user)[:50],
         "conversation": conversation,
         "messages": message_list(conversation),
+        "texts": page_texts(),
     }
     return render(request, "chat/page.html", context)
 

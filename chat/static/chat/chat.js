@@ -10,6 +10,7 @@
   const sendButton = document.getElementById("send");
   const stopButton = document.getElementById("stop");
   const banner = document.getElementById("banner");
+  const TEXT = JSON.parse(document.getElementById("chat-texts").textContent);  // the page's language
   const lastSeq = new Map();   // generation id -> last seq shown
   const outbox = new Map();    // client id -> text not yet confirmed by the server
   let socket = null;
@@ -44,7 +45,7 @@
     li.className = `msg msg-${message.role}`;
     li.dataset.messageId = message.id;
     li.dataset.status = message.status;
-    li.querySelector(".who").textContent = { user: "You", agent: message.author ? `${message.author} (agent)` : "Agent" }[message.role] || "Assistant";
+    li.querySelector(".who").textContent = { user: TEXT.you, agent: message.author ? `${message.author} (${TEXT.agent})` : TEXT.agent }[message.role] || TEXT.assistant;
     if (message.generation_id) li.dataset.generationId = message.generation_id;
     if (message.role === "user" || message.role === "agent") li.querySelector(".body").textContent = message.text;
     return li;
@@ -95,7 +96,7 @@
     },
     "generation.queued"(event) {
       const li = generationBubble(event.generation_id);
-      if (li) note(li, event.position > 0 ? `Waiting for the assistant: ${event.position} ahead of you…` : "Starting…", "waiting");
+      if (li) note(li, event.position > 0 ? TEXT.waiting.replace("{n}", event.position) : TEXT.starting, "waiting");
     },
     "generation.delta"(event) {
       if (event.seq <= (lastSeq.get(event.generation_id) || 0)) return;  // already shown
@@ -162,12 +163,12 @@
     });
     socket.addEventListener("close", (closed) => {
       if (closed.code === 4401 || closed.code === 4403) {
-        showBanner("This conversation can't be opened here. Please reload the page.", "error");
+        showBanner(TEXT.refused, "error");
         return;
       }
       // 4503: the server lost Redis for a moment; 4009: a frame was too large. Reconnect and
       // resume either way (the README lists the close codes).
-      if (closed.code !== 4009) showBanner("Connection lost. Reconnecting…", "warning");
+      if (closed.code !== 4009) showBanner(TEXT.reconnecting, "warning");
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 8000);
     });
@@ -178,7 +179,7 @@
     if (!text || active) return;
     const maxChars = Number(chat.dataset.maxChars || 8000);
     if (text.length > maxChars) {
-      showBanner(`Messages are limited to ${maxChars} characters.`, "error");
+      showBanner(TEXT.too_long.replace("{n}", maxChars), "error");
       return;
     }
     const clientId = (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random()}`;
@@ -190,7 +191,7 @@
     if (socket && socket.readyState === WebSocket.OPEN) {
       socket.send(JSON.stringify({ type: "user.message", text, client_id: clientId }));
     } else {
-      showBanner("Not connected: your message will be sent when the connection is back.", "warning");
+      showBanner(TEXT.offline, "warning");
     }
   }
 
