@@ -2,6 +2,7 @@ import threading
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -16,6 +17,7 @@ class SiteAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("public_key", "identity_secret", "snippet")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name", "slug", "staff_language")}),
         ("Widget", {"fields": ("snippet", "public_key", "allowed_origins", "allow_anonymous",

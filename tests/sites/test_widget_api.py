@@ -45,3 +45,13 @@ def test_a_verified_visitor_finds_their_conversation_on_another_device(client):
     assert open_conversation(other).json()["id"] != first.json()["id"]
     anonymous = open_conversation({"public_key": site.public_key, "resume": True})
     assert anonymous.status_code == 201 and anonymous.json()["id"] != first.json()["id"]
+
+
+def test_the_site_admin_shows_the_snippet_and_a_live_preview(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    site = SiteFactory.create()
+    page = client.get(f"/admin/tenants/site/{site.id}/change/").content.decode()
+    assert f'data-site="{site.public_key}"' in page  # the preview runs the widget itself
+    assert "http://testserver/widget.js" in page and "&lt;script" in page  # the snippet
