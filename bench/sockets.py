@@ -3,7 +3,8 @@
 Starts its own daphne, a Celery worker (threads) and the token replay server
 (bench.replay_server) as bench.stream_overhead does, then:
 
-1. baseline (after one warm-up round): `--streaming` chats stream at once (replay backend), with nothing else connected;
+1. baseline (after one warm-up round): `--streaming` chats stream at once (replay
+   backend), with nothing else connected;
 2. opens `--sockets` conversations' sockets (POST /api/v1/conversations, then the socket)
    and holds them idle, each sending a `ping` every `--heartbeat` seconds, and reads the
    web process's resident memory before and after;
