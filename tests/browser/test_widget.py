@@ -105,3 +105,44 @@ def test_a_page_of_a_foreign_origin_gets_no_conversation(page: Page, asgi_server
         assert not Conversation.objects.exists()
     finally:
         server.shutdown()
+
+
+def test_a_verified_visitor_finds_their_conversation_in_another_browser(
+    page: Page, browser, asgi_server: str, worker
+):
+    from sites.access import identity_hash
+
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    site = SiteFactory.create(allowed_origins=origin, allow_anonymous=False)
+    user_hash = identity_hash(site, "customer-42")
+    identify = (
+        "<script>(function ready(){ if (!window.Helpline) return setTimeout(ready, 20);"
+        f' Helpline.identify({{user_id: "customer-42", user_hash: "{user_hash}"}});'
+        " window.identified = true; })();</script>"
+    )
+    server = page_server(
+        port, f"<!doctype html><body>{snippet(asgi_server, site.public_key)}{identify}</body>"
+    )
+    other = browser.new_context()
+    try:
+        page.goto(f"{origin}/")
+        page.wait_for_function("window.identified === true")
+        page.get_by_role("button", name="Open chat").click()
+        page.get_by_label("Message").fill("Where is my order 1234?")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator('.msg.assistant[data-status="done"]')).to_have_count(1, timeout=90_000)
+        conversation = Conversation.objects.get()
+        assert conversation.visitor_id == "customer-42"
+
+        elsewhere = other.new_page()  # another device: nothing in its storage
+        elsewhere.goto(f"{origin}/")
+        elsewhere.wait_for_function("window.identified === true")
+        elsewhere.get_by_role("button", name="Open chat").click()
+        expect(elsewhere.get_by_role("log").locator(".msg.user .body")).to_have_text(
+            "Where is my order 1234?", timeout=15_000
+        )
+        assert Conversation.objects.count() == 1
+    finally:
+        other.close()
+        server.shutdown()
