@@ -686,7 +686,8 @@ class Bench:
             from sites.services import site_default_ensure
 
             site = await database_sync_to_async(site_default_ensure)()
-            return [{"id": "", "key": site.secret_key} for _ in range(n)]
+            key = await database_sync_to_async(site.secret_key_issue)()
+            return [{"id": "", "key": key} for _ in range(n)]
 
         async with httpx.AsyncClient(
             base_url=self.web_base, timeout=self.args.timeout, trust_env=False

@@ -212,8 +212,9 @@ class ConversationConsumer(SocketConsumer):
         client_id = field_str(event, "client_id", required=False, max_len=64)
         try:
             posted = await db_async(services.message_post)(
-                conversation=self.conversation, text=text, client_id=client_id
-            )
+                conversation=self.conversation, text=text, client_id=client_id,
+                address=str((self.scope.get("client") or [""])[0] or ""),
+            )  # fmt: skip
         except ValidationError as exc:
             raise FrameError(exc.code or "invalid_message", " ".join(exc.messages)) from exc
         except services.ConversationBusy as exc:
@@ -222,7 +223,7 @@ class ConversationConsumer(SocketConsumer):
                 _("Wait for the current answer to finish (or stop it) before sending another."),
             ) from exc
         except LimitReached as exc:
-            raise FrameError(exc.code, exc.detail) from exc
+            raise FrameError(exc.code, exc.detail, exc.retry_after) from exc
         events = [
             message_created(posted.user_message, client_id),
             message_created(posted.assistant_message),

@@ -7,22 +7,27 @@ from django.utils.translation import gettext as _
 from chat.models import Message
 
 
-class ErrorFrame(TypedDict):
+class ErrorFrame(TypedDict, total=False):
     type: Literal["error"]
     code: str
     detail: str
+    retry_after: int
 
 
 class FrameError(Exception):
     """A client frame we cannot act on; the socket stays open."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.retry_after = retry_after  # seconds, for rate_limited
 
     def frame(self) -> ErrorFrame:
-        return {"type": "error", "code": self.code, "detail": self.detail}
+        frame: ErrorFrame = {"type": "error", "code": self.code, "detail": self.detail}
+        if self.retry_after is not None:
+            frame["retry_after"] = self.retry_after
+        return frame
 
 
 CLIENT_EVENTS = ("user.message", "agent.message", "cancel", "resume", "typing", "ping")

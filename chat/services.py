@@ -65,15 +65,19 @@ def message_text_clean(text: str) -> str:
     return text
 
 
-def message_post(*, conversation: Conversation, text: str, client_id: str = "") -> PostedMessage:
-    """Store a user message and queue the assistant's answer to it (once per client_id)."""
+def message_post(
+    *, conversation: Conversation, text: str, client_id: str = "", address: str = ""
+) -> PostedMessage:
+    """Store a user message and queue the assistant's answer to it (once per client_id).
+    The visitor's limits count it first (sites.limits), also when an answer is in progress;
+    a resend of a message already stored (a reconnect) is not a new one."""
     text = message_text_clean(text)
     client_id = client_id[:64]
     if client_id and (posted := _message_posted_before(conversation, client_id)):
         return posted
+    visitor_message_spend(site=conversation.site, conversation_id=conversation.id, address=address)
     if generation_active(conversation) is not None:
         raise ConversationBusy
-    visitor_message_spend(site=conversation.site, conversation_id=conversation.id)
     plan = answer_plan(site=conversation.site, question=text)
     try:
         with transaction.atomic():

@@ -6,6 +6,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from sites.limits import site_tokens_today
 from sites.models import Site
 
 _request = threading.local()  # the admin request being drawn, for the snippet's host
@@ -13,16 +14,18 @@ _request = threading.local()  # the admin request being drawn, for the snippet's
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "allow_anonymous", "created_at")
+    list_display = ("name", "slug", "allow_anonymous", "tokens_today", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("public_key", "identity_secret", "snippet")
+    readonly_fields = ("public_key", "identity_secret", "snippet", "tokens_today")
+    actions = ("secret_key_renew",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name", "slug", "staff_language")}),
         ("Widget", {"fields": ("snippet", "public_key", "allowed_origins", "allow_anonymous",
                                "identity_secret", "greeting", "color", "logo_url", "language",
                                "position")}),
+        ("Limits", {"fields": ("daily_token_quota", "tokens_today")}),
     )  # fmt: skip
 
     def get_form(
@@ -43,3 +46,17 @@ class SiteAdmin(admin.ModelAdmin):
             "secret, user_id) to <code>Helpline.identify()</code>.</p>",
             tag,
         )
+
+    @admin.action(description="Issue a new secret key (shown once; the old one stops working)")
+    def secret_key_renew(self, request: HttpRequest, queryset: Any) -> None:
+        for site in queryset:
+            key = site.secret_key_issue()
+            self.message_user(request, f"{site.name}: new secret key {key} (copy it now).")
+
+    @admin.display(description="Tokens today (UTC)")
+    def tokens_today(self, site: Site) -> str:
+        if not site.pk:
+            return "-"
+        used = site_tokens_today(site)
+        quota = f" of {site.daily_token_quota:,}" if site.daily_token_quota else ""
+        return f"{used:,}{quota}"

@@ -1,13 +1,15 @@
-"""Rate limits and quotas, the same for every entry point: a visitor's messages a minute
-(per conversation), conversations an hour per client address, and a site's daily message
-quota. Counted in Redis (fixed windows); when Redis cannot be reached the request goes on
-(the chat cannot run without Redis anyway, and a limit must never lose a message)."""
+"""Rate limits and quotas, the same for every entry point: messages a minute per visitor
+(a conversation), per address and per site; a site's answers in progress; a site's tokens
+a day; conversations an hour per address (off by default). Rates are counted in Redis
+(fixed windows); when Redis cannot be reached they fail open and say so in the log (a limit
+must never lose a message)."""
 
 import logging
 import time
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
@@ -45,23 +47,66 @@ def _spend(name: str, key: object, limit: int, window: int) -> int | None:
     return max(1, int((bucket + 1) * window - time.time()))
 
 
-def visitor_message_spend(*, site: Site, conversation_id: object) -> None:
-    """A visitor's message: within their rate, and within the site's daily quota."""
-    wait = _spend("messages", conversation_id, settings.VISITOR_MESSAGES_PER_MINUTE, 60)
-    if wait is not None:
+def visitor_message_spend(*, site: Site, conversation_id: object, address: str = "") -> None:
+    """A visitor's well-formed message, counted first (also when it is then refused because
+    an answer is being written): the visitor's rate, their address's, the site's, the
+    site's answers in progress, and its daily token quota."""
+    rates = (
+        ("visitor", conversation_id, settings.VISITOR_MESSAGES_PER_MINUTE),
+        ("address", address, settings.ADDRESS_MESSAGES_PER_MINUTE if address else 0),
+        ("site", site.id, settings.SITE_MESSAGES_PER_MINUTE),
+    )
+    for name, key, limit in rates:
+        wait = _spend(f"messages-{name}", key, limit, 60)
+        if wait is not None:
+            raise LimitReached(
+                "rate_limited",
+                _("You are sending messages too fast. Please wait %(seconds)s seconds.")
+                % {"seconds": wait},
+                wait,
+            )
+    if settings.SITE_CONCURRENT_GENERATIONS and (
+        site_generations_active(site) >= settings.SITE_CONCURRENT_GENERATIONS
+    ):
         raise LimitReached(
             "rate_limited",
-            _("You are sending messages too fast. Please wait %(seconds)s seconds.")
-            % {"seconds": wait},
-            wait,
+            _("The assistant is answering many people right now. Please try again shortly."),
+            5,
         )
-    wait = _spend("site-day", site.id, site.daily_message_quota, 86400)
-    if wait is not None:
+    if site.daily_token_quota and site_tokens_today(site) >= site.daily_token_quota:
         raise LimitReached(
             "quota_exceeded",
             _("This assistant has answered all the messages it may today. Please come back later."),
-            wait,
+            _seconds_to_midnight(),
         )
+
+
+def site_generations_active(site: Site) -> int:
+    from chat.models import Generation
+
+    return Generation.objects.filter(
+        conversation__site=site,
+        status__in=[Generation.Status.QUEUED, Generation.Status.STREAMING],
+    ).count()
+
+
+def site_tokens_today(site: Site) -> int:
+    """Tokens (prompt and completion) the site's generations used since midnight (UTC)."""
+    from django.db.models import Sum
+
+    from chat.models import Generation
+
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    used = Generation.objects.filter(conversation__site=site, queued_at__gte=midnight).aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
+    )
+    return int(used["prompt"] or 0) + int(used["completion"] or 0)
+
+
+def _seconds_to_midnight() -> int:
+    now = timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, int(86400 - (now - midnight).total_seconds()))
 
 
 def client_address(request: HttpRequest) -> str:

@@ -1,3 +1,4 @@
+import hashlib
 import secrets
 
 from django.db import models
@@ -5,6 +6,15 @@ from django.db import models
 
 def site_key_new() -> str:
     return "sk_" + secrets.token_urlsafe(24)
+
+
+def secret_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def site_key_hash_new() -> str:
+    """A new site's key hash: of a key nobody was shown (one is issued when needed)."""
+    return secret_key_hash(site_key_new())
 
 
 def site_public_key_new() -> str:
@@ -23,9 +33,10 @@ class Site(models.Model):
     allowed_origins = models.TextField(
         blank=True, help_text="Origins (https://example.com) that may embed the chat, one a line."
     )
-    # Server-to-server key for the site's APIs (`Authorization: Bearer <key>`); never put
-    # it in a web page.
-    secret_key = models.CharField(max_length=64, unique=True, default=site_key_new)
+    # The SHA-256 of the server-to-server key for the site's APIs (`Authorization: Bearer
+    # <key>`; never in a web page). The key itself is shown once, when it is issued
+    # (`site_create`, the admin's action), and never stored.
+    secret_key_hash = models.CharField(max_length=64, unique=True, default=site_key_hash_new)
     # The widget's key, public in the web page's snippet: it opens conversations only from
     # the allowed origins, and reads none (each conversation has its own visitor token).
     public_key = models.CharField(max_length=64, unique=True, default=site_public_key_new)
@@ -46,8 +57,8 @@ class Site(models.Model):
     position = models.CharField(
         max_length=8, default="right", choices=[("right", "right"), ("left", "left")]
     )
-    daily_message_quota = models.PositiveIntegerField(
-        default=0, help_text="Visitor messages a day across the site (0: no quota)."
+    daily_token_quota = models.PositiveIntegerField(
+        default=0, help_text="Model tokens (prompt and answer) a day across the site (0: none)."
     )
     # The language staff read and write; a visitor writing another one is translated both
     # ways in the conversation (translate.live).
@@ -58,6 +69,13 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def secret_key_issue(self) -> str:
+        """A new secret key (the old one stops working), returned this once."""
+        key = site_key_new()
+        self.secret_key_hash = secret_key_hash(key)
+        self.save(update_fields=["secret_key_hash"])
+        return key
 
     def origin_list(self) -> list[str]:
         return [

@@ -19,13 +19,12 @@ def origin_clean(value: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def site_provision(*, name: str, origins: list[str]) -> Site:
-    """Ensure a site named `name` (its slug is the name slugified) allowing `origins`, with
-    a new secret key: the old one stops working, so a script always gets a working one.
-    The public key and the identity secret stay; a new site allows anonymous visitors."""
+def site_provision(*, name: str, origins: list[str]) -> tuple[Site, str]:
+    """Ensure a site named `name` (its slug is the name slugified) allowing `origins`, and
+    issue it a new secret key, returned with it: the old one stops working, so a script
+    always gets a working one. The public key and the identity secret stay; a new site
+    allows anonymous visitors."""
     from django.utils.text import slugify
-
-    from sites.models import site_key_new
 
     slug = slugify(name)
     if not slug:
@@ -34,6 +33,5 @@ def site_provision(*, name: str, origins: list[str]) -> Site:
     site, _ = Site.objects.get_or_create(slug=slug, defaults={"name": name})
     known = site.origin_list()
     site.allowed_origins = "\n".join(known + [o for o in cleaned if o not in known])
-    site.secret_key = site_key_new()
-    site.save(update_fields=["allowed_origins", "secret_key"])
-    return site
+    site.save(update_fields=["allowed_origins"])
+    return site, site.secret_key_issue()

@@ -9,9 +9,17 @@ class SiteFactory(factory.django.DjangoModelFactory[Site]):
     class Meta:
         model = Site
         django_get_or_create = ("slug",)
+        skip_postgeneration_save = True  # the key's issue saves its hash
 
     slug = factory.Sequence(lambda n: f"site-{n}")
     name = factory.Sequence(lambda n: f"Site {n}")
+
+    @factory.post_generation
+    def secret_key(site: Site, create: bool, extracted: object, **kwargs: object) -> None:  # type: ignore[misc]
+        """The site's secret key, issued as an admin would: `site.secret_key` (only the
+        instance knows it; the database keeps its hash)."""
+        if create:
+            site.secret_key = site.secret_key_issue()  # type: ignore[attr-defined]
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):

@@ -22,10 +22,16 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 # Origins (scheme://host:port) allowed to open the chat socket besides the page's own host.
 ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS", [])
 # Limits of every entry point (sites.limits); 0 turns one off.
-VISITOR_MESSAGES_PER_MINUTE = env_int("VISITOR_MESSAGES_PER_MINUTE", 12)
-CONVERSATIONS_PER_HOUR_PER_ADDRESS = env_int("CONVERSATIONS_PER_HOUR_PER_ADDRESS", 60)
+# The address and site defaults let one office (many visitors behind one address) chat.
+VISITOR_MESSAGES_PER_MINUTE = env_int("VISITOR_MESSAGES_PER_MINUTE", 20)
+ADDRESS_MESSAGES_PER_MINUTE = env_int("ADDRESS_MESSAGES_PER_MINUTE", 600)
+SITE_MESSAGES_PER_MINUTE = env_int("SITE_MESSAGES_PER_MINUTE", 6000)
+SITE_CONCURRENT_GENERATIONS = env_int("SITE_CONCURRENT_GENERATIONS", 500)
+CONVERSATIONS_PER_HOUR_PER_ADDRESS = env_int("CONVERSATIONS_PER_HOUR_PER_ADDRESS", 0)
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
-CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
+# Origins trusted for the staff pages' forms (the admin behind a proxy's other origin);
+# the widget's origins are the sites' own and trusted for nothing of staff.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
@@ -260,7 +266,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"tokens": {"()": "webapp.logs.TokenRedaction"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["tokens"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }

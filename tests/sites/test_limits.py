@@ -33,13 +33,29 @@ def test_a_flooding_visitor_is_refused_and_others_are_not():
     assert not again.created
 
 
-def test_a_spent_daily_quota_says_so():
-    site = SiteFactory.create(daily_message_quota=1)
-    post(conversation_create(site=site), "first")
+def test_a_spent_daily_token_quota_says_so():
+    site = SiteFactory.create(daily_token_quota=100)
+    first = post(conversation_create(site=site), "first")
+    Generation.objects.filter(id=first.generation.id).update(prompt_tokens=80, completion_tokens=30)
     with pytest.raises(LimitReached) as refused:
         post(conversation_create(site=site), "second")
     assert refused.value.code == "quota_exceeded" and "today" in refused.value.detail
     post(conversation_create(site=SiteFactory.create()), "another site is unaffected")
+
+
+@override_settings(VISITOR_MESSAGES_PER_MINUTE=2)
+def test_messages_refused_while_an_answer_is_written_count_too():
+    from chat.events import FrameError
+    from chat.services import ConversationBusy
+
+    conversation = conversation_create(site=SiteFactory.create())
+    message_post(conversation=conversation, text="first")  # its answer is still queued
+    with pytest.raises(ConversationBusy):
+        message_post(conversation=conversation, text="second")
+    with pytest.raises(LimitReached) as refused:
+        message_post(conversation=conversation, text="third")
+    frame = FrameError(refused.value.code, refused.value.detail, refused.value.retry_after).frame()
+    assert frame["code"] == "rate_limited" and 0 < frame["retry_after"] <= 60
 
 
 @override_settings(CONVERSATIONS_PER_HOUR_PER_ADDRESS=2)

@@ -18,13 +18,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, name: str, origin: list[str], **options):  # type: ignore[no-untyped-def]
         try:
-            site = site_provision(name=name, origins=origin)
+            site, secret_key = site_provision(name=name, origins=origin)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         credentials = {
             "slug": site.slug,
             "public_key": site.public_key,
-            "secret_key": site.secret_key,
+            "secret_key": secret_key,
             "identity_secret": site.identity_secret,
         }
         self.stdout.write(json.dumps(credentials))
