@@ -37,6 +37,7 @@ class Site(models.Model):
     # <key>`; never in a web page). The key itself is shown once, when it is issued
     # (`site_create`, the admin's action), and never stored.
     secret_key_hash = models.CharField(max_length=64, unique=True, default=site_key_hash_new)
+    secret_key: str  # the key just issued, known to this instance only (secret_key_issue)
     # The widget's key, public in the web page's snippet: it opens conversations only from
     # the allowed origins, and reads none (each conversation has its own visitor token).
     public_key = models.CharField(max_length=64, unique=True, default=site_public_key_new)
@@ -75,6 +76,7 @@ class Site(models.Model):
         key = site_key_new()
         self.secret_key_hash = secret_key_hash(key)
         self.save(update_fields=["secret_key_hash"])
+        self.secret_key = key
         return key
 
     def origin_list(self) -> list[str]:

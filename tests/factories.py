@@ -19,7 +19,7 @@ class SiteFactory(factory.django.DjangoModelFactory[Site]):
         """The site's secret key, issued as an admin would: `site.secret_key` (only the
         instance knows it; the database keeps its hash)."""
         if create:
-            site.secret_key = site.secret_key_issue()  # type: ignore[attr-defined]
+            site.secret_key_issue()
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):

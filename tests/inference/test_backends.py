@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -311,7 +312,7 @@ def test_llama_cpp_saved_states_stay_within_their_memory_and_answer_the_same() -
         for n in range(6)
     ]
     first = [answer(cached, p, f"c-{i}") for i, p in enumerate(prompts)]
-    cache = cached._llm.cache
+    cache: Any = cached._llm.cache
     assert cache is not None and len(cache.cache_state) >= 2
     held = sum(
         s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes

@@ -337,7 +337,8 @@ def test_a_word_file_comes_back_as_a_word_file_with_its_styles(client):
     assert response["Content-Disposition"].endswith("returns.zh.docx")
     back = docx.Document(io.BytesIO(response.content))
     paragraphs = back.paragraphs
-    assert paragraphs[0].style.name == "Heading 1" and paragraphs[0].text
+    style = paragraphs[0].style
+    assert style is not None and style.name == "Heading 1" and paragraphs[0].text
     assert paragraphs[1].runs[0].bold  # the first run keeps its style and takes the text
     assert paragraphs[1].text == translation.text.split("\n\n")[1]
     assert paragraphs[2].text == ""

@@ -32,7 +32,9 @@ def test_the_chat_page_speaks_the_visitors_language(client):
     html = chinese.content.decode()
     assert '<html lang="zh-hans">' in html
     assert "发送" in html and "有什么问题都可以问" in html
-    texts = json.loads(re.search(r'id="chat-texts"[^>]*>(.*?)</script>', html).group(1))
+    found = re.search(r'id="chat-texts"[^>]*>(.*?)</script>', html)
+    assert found is not None
+    texts = json.loads(found.group(1))
     assert texts["reconnecting"] == "连接已断开，正在重新连接…"  # what the page's script writes
     assert ">Send<" not in html
     english = client.get(f"/c/{conversation.id}/", HTTP_ACCEPT_LANGUAGE="en")

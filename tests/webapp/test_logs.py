@@ -18,4 +18,5 @@ def test_a_token_in_a_logged_url_is_redacted(caplog):
 def test_the_console_handler_redacts():
     from django.conf import settings
 
-    assert "tokens" in settings.LOGGING["handlers"]["console"]["filters"]
+    logging_config: dict = settings.LOGGING
+    assert "tokens" in logging_config["handlers"]["console"]["filters"]
