@@ -75,6 +75,13 @@ def message_post(
     client_id = client_id[:64]
     if client_id and (posted := _message_posted_before(conversation, client_id)):
         return posted
+    if not conversation.site.allow_anonymous and not (
+        conversation.visitor_id or conversation.owner_id
+    ):
+        raise ValidationError(
+            _("This site answers verified visitors only: sign in on the site first."),
+            code="identity_required",
+        )
     visitor_message_spend(site=conversation.site, conversation_id=conversation.id, address=address)
     if generation_active(conversation) is not None:
         raise ConversationBusy

@@ -74,3 +74,18 @@ def test_too_many_conversations_from_one_address_get_429(client):
         REMOTE_ADDR="203.0.113.7", headers={"Authorization": f"Bearer {site.secret_key}"},
     )  # fmt: skip
     assert trusted.status_code == 201  # a server with its secret key is not a visitor
+
+
+def test_a_site_for_verified_visitors_takes_no_message_from_an_unverified_one():
+    from django.core.exceptions import ValidationError
+
+    site = SiteFactory.create()
+    anonymous = conversation_create(site=site)  # opened while anonymous visitors could chat
+    verified = conversation_create(site=site, visitor_id="customer-1")
+    site.allow_anonymous = False
+    site.save()
+    anonymous.refresh_from_db()
+    with pytest.raises(ValidationError) as refused:
+        post(anonymous, "hello")
+    assert refused.value.code == "identity_required"
+    post(verified, "hello")
