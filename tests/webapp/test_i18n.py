@@ -20,6 +20,15 @@ def test_every_text_has_its_chinese_translation():
     assert "#, fuzzy" not in PO.read_text()
 
 
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """A request in Chinese leaves Chinese active in this thread: later tests get English."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 @pytest.mark.django_db
 def test_the_chat_page_speaks_the_visitors_language(client):
     from chat.services import conversation_create
