@@ -8,10 +8,13 @@ are real one-sentence customer-service lines: the report half of WMT22 (Chinese 
 lines from zh-en, English agent lines from en-zh's conversation domain), seeded. Each
 translation runs in-process as the chat worker runs it (generation_execute), in two cases:
 
-- after a translation: the previous message of the conversation was also translated;
-- after an answer: the assistant answered the visitor's message first (a different prompt
+- after a reply's: the model's last prompt was the agent's reply translated (the other direction);
+- after an answer: the assistant answered the previous message last (a different prompt
   took the model's KV cache; the translator's saved prompt state is restored:
   INFERENCE_STATE_CACHE_MB).
+
+A visitor's translation is queued ahead of the assistant's answer to the same message, so
+it waits for no answer; an agent's reply is translated the same way.
 
 The time of the Celery hop (a few ms on a local broker) is not included.
 
@@ -92,21 +95,25 @@ def run(count: int, data: Path) -> None:
     engine_backend()  # loaded before timing
     site = Site.objects.create(slug="bench-live", name="Bench", staff_language="en")
     conversation = conversation_create(site=site)
-    cases: dict[str, list[float]] = {"visitor, after a translation": [],
+    cases: dict[str, list[float]] = {"visitor, after a reply's": [],
                                      "visitor, after an answer": [], "agent reply": []}  # fmt: skip
     chars: dict[str, list[int]] = {name: [] for name in cases}
 
     def visitor(text: str, answered: bool) -> float:
+        """The visitor's message translated (queued ahead of the answer, as the chat queue
+        runs them); then the assistant's answer, when `answered`, takes the model's cache
+        before the next message."""
         posted = message_post(conversation=conversation, text=text)
-        if answered:
-            generation_execute(str(posted.generation.id))
-        else:
-            Generation.objects.filter(id=posted.generation.id).update(status="cancelled")
         message = Message.objects.get(id=posted.user_message.id)
         generation = message_translation_ensure(message) or Generation.objects.get(
             message=message, kind="message_translation"
         )
-        return translated_ms(str(generation.id))
+        ms = translated_ms(str(generation.id))
+        if answered:
+            generation_execute(str(posted.generation.id))
+        else:
+            Generation.objects.filter(id=posted.generation.id).update(status="cancelled")
+        return ms
 
     agent_message_post(conversation=conversation, author=None, text=agent_lines[-1])  # staff in
     for generation in Generation.objects.filter(kind="message_translation", status="queued"):
@@ -114,8 +121,8 @@ def run(count: int, data: Path) -> None:
     visitor(visitor_lines[-1], answered=False)  # warm: the translator's prefix is cached
     for i in range(count):
         for name, text, answered in (
-            ("visitor, after a translation", visitor_lines[2 * i], False),
-            ("visitor, after an answer", visitor_lines[2 * i + 1], True),
+            ("visitor, after a reply's", visitor_lines[2 * i], True),
+            ("visitor, after an answer", visitor_lines[2 * i + 1], False),
         ):
             cases[name].append(visitor(text, answered))
             chars[name].append(len(text))
@@ -125,7 +132,6 @@ def run(count: int, data: Path) -> None:
         chars["agent reply"].append(len(agent_lines[i]))
         shown = Message.objects.get(id=reply.id)
         assert shown.text and shown.original == agent_lines[i], "the reply was not translated"
-    site.delete()
     print(f"{count} messages per case, one sentence each (WMT22 report half)")
     print(f"{'case':32}{'chars p50':>10}{'p50 ms':>10}{'p90 ms':>10}{'max ms':>10}")
     for name, values in cases.items():

@@ -345,3 +345,23 @@ def test_a_word_file_comes_back_as_a_word_file_with_its_styles(client):
     cells = [back.tables[0].cell(0, i).text for i in range(2)]
     assert cells == translation.text.split("\n\n")[2:]
     assert client.get(job["file_url"]).status_code == 401  # no credential, no file
+
+
+@pytest.mark.django_db
+def test_a_visitors_translation_is_queued_ahead_of_the_answer(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    import chat.services
+    import translate.live
+    from chat.services import conversation_create, message_post
+    from translate.live import staff_watch
+
+    sent: list[str] = []
+    record = lambda generation_id, kind="chat": sent.append(kind)  # noqa: E731
+    monkeypatch.setattr(chat.services, "generation_schedule", record)
+    monkeypatch.setattr(translate.live, "generation_schedule", record)
+    conversation = conversation_create(site=SiteFactory.create(staff_language="en"))
+    staff_watch(conversation)  # staff opened it
+    with django_capture_on_commit_callbacks(execute=True):
+        message_post(conversation=conversation, text="我的订单什么时候发货？")
+    assert sent == ["message_translation", "chat"]  # staff read it before the answer is done
