@@ -81,5 +81,16 @@ def message_created(message: Message, client_id: str = "") -> dict[str, Any]:
             "route": message.route,
             "sources": message.sources,
             "language": message.language,
+            # A finished answer rendered and sanitized (nh3) as the chat page shows it: an
+            # approved FAQ answer is often HTML, which a client must not render itself.
+            "html": _rendered(message),
         },
     }
+
+
+def _rendered(message: Message) -> str:
+    if message.role != "assistant" or message.status != "done" or not message.text:
+        return ""
+    from chat.markdown import markdown_render
+
+    return markdown_render(message.text)

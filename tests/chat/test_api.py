@@ -145,3 +145,20 @@ def test_a_widget_origin_gets_cors_and_a_foreign_one_does_not(client):
         headers={"Origin": "https://evil.example.net", "Access-Control-Request-Method": "POST"},
     )
     assert foreign.status_code == 403 and "Access-Control-Allow-Origin" not in foreign
+
+
+def test_a_finished_answer_comes_rendered_and_sanitized(client):
+    from chat.models import Message
+
+    body = create(client).json()
+    Message.objects.create(
+        conversation_id=body["id"], role="assistant", status="done",
+        text='<p>Refunds take <b>5 days</b>.<script>alert(1)</script>'
+        '<a href="javascript:x">x</a></p>',
+    )  # fmt: skip
+    url = f"/api/v1/conversations/{body['id']}/messages"
+    [answer] = client.get(url, headers={"Authorization": f"Bearer {body['token']}"}).json()[
+        "messages"
+    ]
+    assert "<b>5 days</b>" in answer["html"]
+    assert "<script" not in answer["html"] and "javascript:" not in answer["html"]

@@ -314,7 +314,9 @@
       if (message.generation_id) li.dataset.generationId = message.generation_id;
       li.dataset.status = message.status;
       li.querySelector(".who").textContent = message.role === "user" ? this.t("you") : message.role === "agent" ? (message.author || this.t("agent")) : this.t("assistant");
-      li.querySelector(".body").innerHTML = markdown(message.text || "");
+      // The server's sanitized rendering of a finished answer (FAQ answers are often HTML);
+      // else this script's own escaped Markdown.
+      li.querySelector(".body").innerHTML = message.html || markdown(message.text || "");
       this.sources(li, message.sources);
       if (message.role === "assistant" && ["queued", "streaming"].includes(message.status)) this.setActive(message.generation_id);
       this.list.scrollTop = this.list.scrollHeight;
