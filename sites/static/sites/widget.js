@@ -317,6 +317,7 @@
       // The server's sanitized rendering of a finished answer (FAQ answers are often HTML);
       // else this script's own escaped Markdown.
       li.querySelector(".body").innerHTML = message.html || markdown(message.text || "");
+      if (message.html) li.dataset.rendered = "server";
       this.sources(li, message.sources);
       if (message.role === "assistant" && ["queued", "streaming"].includes(message.status)) this.setActive(message.generation_id);
       this.list.scrollTop = this.list.scrollHeight;
@@ -356,7 +357,7 @@
       if (event.seq <= (this.lastSeq.get(event.generation_id) || 0)) return; // shown already
       this.lastSeq.set(event.generation_id, event.seq);
       const li = this.list.querySelector('[data-generation-id="' + event.generation_id + '"]');
-      if (!li) return;
+      if (!li || li.dataset.rendered === "server") return; // finished and rendered already
       li.dataset.status = "streaming";
       li.dataset.raw = (li.dataset.raw || "") + event.text;
       li.querySelector(".body").innerHTML = markdown(li.dataset.raw);
@@ -369,7 +370,7 @@
       if (!li) return;
       const text = typeof event.text === "string" ? event.text : li.dataset.raw || "";
       li.dataset.status = event.status || "done";
-      li.querySelector(".body").innerHTML = markdown(text);
+      if (li.dataset.rendered !== "server") li.querySelector(".body").innerHTML = markdown(text);
       if (event.sources) this.sources(li, event.sources);
       if (event.status === "cancelled") {
         const note = document.createElement("div");
