@@ -102,6 +102,7 @@
     @media (max-width: 600px) {
       :host { bottom: 14px !important; }
       .panel { position: fixed; inset: 0; width: 100vw; height: 100%; border-radius: 0; bottom: 0; }
+      .root.open .launcher { display: none; } /* full screen: the header's × closes it */
     }`;
 
   class HelplineChat extends HTMLElement {
@@ -182,6 +183,7 @@
 
     open() {
       this.panel.hidden = false;
+      this.root.querySelector(".root").classList.add("open");
       this.launcher.setAttribute("aria-expanded", "true");
       this.launcher.setAttribute("aria-label", this.t("close"));
       this.unread = 0;
@@ -195,6 +197,7 @@
     close() {
       if (this.panel.hidden) return;
       this.panel.hidden = true;
+      this.root.querySelector(".root").classList.remove("open");
       this.launcher.setAttribute("aria-expanded", "false");
       this.launcher.setAttribute("aria-label", this.t("open"));
       emit("close", {});
