@@ -14,31 +14,16 @@ retrieval, the source check (Backend.score), the answer. Three cases, each a few
 """
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT, scratch_django
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--questions", type=int, default=6)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    if "DATABASE_URL" not in os.environ:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-    os.environ.setdefault("REDIS_KEY_PREFIX", "helpline-bench-ttft")
-    os.environ.setdefault("CELERY_QUEUE_SUFFIX", "-bench-ttft")  # no worker takes its tasks
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    scratch_django("ttft")
     run(args.questions)
 
 

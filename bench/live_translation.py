@@ -25,11 +25,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT, scratch_django
+
 SHARED = ROOT.parent / "shared" / "data" / "wmt22"
 
 
@@ -38,19 +37,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--data", type=Path, default=SHARED)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    if "DATABASE_URL" not in os.environ:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-    os.environ.setdefault("REDIS_KEY_PREFIX", "helpline-bench-live")
-    os.environ.setdefault("CELERY_QUEUE_SUFFIX", "-bench-live")  # no worker takes its tasks
     os.environ.setdefault("VISITOR_MESSAGES_PER_MINUTE", "0")  # one visitor, many messages
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    scratch_django("live")
     run(args.messages, args.data)
 
 
