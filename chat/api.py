@@ -50,16 +50,19 @@ def conversation_create_api(request: HttpRequest) -> JsonResponse:
     if opener.visitor_id and body.get("resume"):  # a verified visitor, on another device
         latest = conversation_latest(site=opener.site, visitor_id=opener.visitor_id)
         if latest is not None:
-            token = conversation_token_issue(latest.id)
-            body = {"id": str(latest.id), "token": token, "ws_url": ws_path(latest, token)}
-            return JsonResponse(body, status=200)
+            return _opened(latest, status=200)
     conversation = conversation_create(
         site=opener.site, owner=opener.owner, title=title, visitor_id=opener.visitor_id
     )
+    return _opened(conversation, status=201)
+
+
+def _opened(conversation: Conversation, *, status: int) -> JsonResponse:
+    """A conversation and a new visitor token for it: {"id", "token", "ws_url"}."""
     token = conversation_token_issue(conversation.id)
     return JsonResponse(
         {"id": str(conversation.id), "token": token, "ws_url": ws_path(conversation, token)},
-        status=201,
+        status=status,
     )
 
 

@@ -6,6 +6,7 @@ must never lose a message)."""
 
 import logging
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -96,17 +97,19 @@ def site_tokens_today(site: Site) -> int:
 
     from chat.models import Generation
 
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    used = Generation.objects.filter(conversation__site=site, queued_at__gte=midnight).aggregate(
+    used = Generation.objects.filter(conversation__site=site, queued_at__gte=_midnight()).aggregate(
         prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
     )
     return int(used["prompt"] or 0) + int(used["completion"] or 0)
 
 
+def _midnight() -> datetime:
+    """The start of today (UTC), when the daily quotas start again."""
+    return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _seconds_to_midnight() -> int:
-    now = timezone.now()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1, int(86400 - (now - midnight).total_seconds()))
+    return max(1, int(86400 - (timezone.now() - _midnight()).total_seconds()))
 
 
 def client_address(request: HttpRequest) -> str:
