@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from chat.events import message_created
 from chat.models import Conversation
 from chat.selectors import conversation_access, conversation_latest, message_list
-from chat.services import conversation_create
+from chat.services import conversation_create, socket_open_frames
 from chat.tokens import conversation_token_issue, conversation_token_read
 from sites.access import conversation_opener, cross_origin
 from sites.limits import LimitReached, conversation_open_spend
@@ -23,9 +23,10 @@ MAX_BODY_BYTES = 16_384
 @cross_origin
 @require_http_methods(["POST", "OPTIONS"])
 def conversation_create_api(request: HttpRequest) -> JsonResponse:
-    """POST /api/v1/conversations {"title"?, "site"?, "public_key"?, "user_id"?,
-    "user_hash"?, "resume"?} -> 201 {"id", "token", "ws_url"}; who may is sites.access's to
-    say. A verified visitor with "resume" gets their latest conversation back (200)."""
+    """POST /api/v1/conversations {"title"?, "page"? (the visitor's page), "site"?,
+    "public_key"?, "user_id"?, "user_hash"?, "resume"?} -> 201 {"id", "token", "ws_url"};
+    who may is sites.access's to say. A verified visitor with "resume" gets their latest
+    conversation back (200)."""
     if len(request.body) > MAX_BODY_BYTES:
         return json_error(413, "body_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes.")
     try:
@@ -34,9 +35,9 @@ def conversation_create_api(request: HttpRequest) -> JsonResponse:
         return json_error(400, "invalid_json", "The body must be a JSON object.")
     if not isinstance(body, dict):
         return json_error(400, "invalid_json", "The body must be a JSON object.")
-    title = body.get("title", "")
-    if not isinstance(title, str):
-        return json_error(400, "invalid_field", "'title' must be a string.")
+    title, page = body.get("title", ""), body.get("page", "")
+    if not isinstance(title, str) or not isinstance(page, str):
+        return json_error(400, "invalid_field", "'title' and 'page' must be strings.")
     opener = conversation_opener(request, body)
     if isinstance(opener, JsonResponse):
         return opener
@@ -52,8 +53,9 @@ def conversation_create_api(request: HttpRequest) -> JsonResponse:
         if latest is not None:
             return _opened(latest, status=200)
     conversation = conversation_create(
-        site=opener.site, owner=opener.owner, title=title, visitor_id=opener.visitor_id
-    )
+        site=opener.site, owner=opener.owner, title=title, visitor_id=opener.visitor_id,
+        page_url=page,
+    )  # fmt: skip
     return _opened(conversation, status=201)
 
 
@@ -85,4 +87,8 @@ def message_list_api(request: HttpRequest, conversation_id: str) -> JsonResponse
         for m in message_list(conversation)
         if m.role != "agent" or m.status == "done"  # an agent's reply shows once translated
     ]
-    return JsonResponse({"messages": messages})
+    state: dict[str, Any] = {"state": conversation.state}
+    for frames in socket_open_frames:  # the handoff's state (queue place, agent)
+        if (frame := frames(conversation)) is not None:
+            state = {k: v for k, v in frame.items() if k != "type"}
+    return JsonResponse({"messages": messages, "handoff": state})

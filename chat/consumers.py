@@ -23,7 +23,7 @@ from chat import services
 from chat.events import CLIENT_EVENTS, FrameError, field_int, field_str, message_created
 from chat.models import Conversation, Generation
 from chat.relay import StreamRelay
-from chat.selectors import conversation_access, generation_get
+from chat.selectors import conversation_access, generation_get, person_name, staff_side
 from chat.tokens import job_token_read
 from sites import access
 from sites.limits import LimitReached
@@ -182,8 +182,10 @@ class ConversationConsumer(SocketConsumer):
         self.conversation = conversation
         token = (query.get("token") or [None])[0]
         user = self.scope.get("user")
-        # A staff session (not a visitor's token) may write as an agent and sees both sides.
-        self.staff = not token and bool(user and user.is_authenticated and user.is_staff)
+        # A staff session (not a visitor's token) of staff or an agent of the site may write
+        # as an agent and sees both sides.
+        self.staff = not token and await db_async(staff_side)(user, conversation)
+        self.name = await db_async(person_name)(user) if self.staff else ""
         try:
             await self.channel_layer.group_add(group_name(conversation.id), self.channel_name)
         except RedisError as exc:
@@ -194,6 +196,10 @@ class ConversationConsumer(SocketConsumer):
             return
         self.group = group_name(conversation.id)
         await self.accept()
+        for frames in services.socket_open_frames:  # the handoff's state, when not the bot's
+            frame = await db_async(frames)(conversation)
+            if frame is not None:
+                await self.send_json(frame)
         if self.staff:
             for hook in services.staff_open_hooks:  # live translation starts translating
                 try:
@@ -224,10 +230,9 @@ class ConversationConsumer(SocketConsumer):
             ) from exc
         except LimitReached as exc:
             raise FrameError(exc.code, exc.detail, exc.retry_after) from exc
-        events = [
-            message_created(posted.user_message, client_id),
-            message_created(posted.assistant_message),
-        ]
+        events = [message_created(posted.user_message, client_id)]
+        if posted.assistant_message is not None:  # None while a person answers
+            events.append(message_created(posted.assistant_message))
         # This socket relays the answer at once rather than waiting for the group's echo.
         for created in events:
             await self.message_created(created)
@@ -258,7 +263,33 @@ class ConversationConsumer(SocketConsumer):
         self._relay_start(str(generation.id), field_int(event, "after_seq", default=0))
 
     async def on_typing(self, event: dict[str, Any]) -> None:
-        return None  # agents see typing once handoff exists; accepted and ignored until then
+        """The other side sees `agent.typing` or `visitor.typing` (clients throttle it)."""
+        await self.channel_layer.group_send(
+            self.group,
+            {"type": "conversation.typing", "staff": self.staff, "name": self.name,
+             "sender": self.channel_name},
+        )  # fmt: skip
+
+    async def on_handoff_request(self, event: dict[str, Any]) -> None:
+        await self._app_frame(event)
+
+    async def on_csat(self, event: dict[str, Any]) -> None:
+        await self._app_frame(event)
+
+    async def on_contact(self, event: dict[str, Any]) -> None:
+        await self._app_frame(event)
+
+    async def _app_frame(self, event: dict[str, Any]) -> None:
+        """A frame another app answers (services.frame_handlers): the handoff's."""
+        handler = services.frame_handlers.get(event["type"])
+        if handler is None:
+            raise FrameError("unknown_type", _("Unknown event type '%(type)s'.") % event)
+        try:
+            reply = await db_async(handler)(conversation=self.conversation, event=event)
+        except ValidationError as exc:
+            raise FrameError(exc.code or "invalid_field", " ".join(exc.messages)) from exc
+        if reply is not None:
+            await self.send_json(reply)
 
     async def _generation(self, generation_id: str) -> Any:
         generation = await db_async(generation_get)(
@@ -281,6 +312,21 @@ class ConversationConsumer(SocketConsumer):
         if message is not None:
             payload = agent_message_json(message, staff=self.staff)
             await self.send_json({"type": "agent.message", "message": payload})
+
+    async def handoff_state(self, event: dict[str, Any]) -> None:
+        """Group event: the conversation's state changed (or its place in the queue)."""
+        await self.send_json(dict(event))
+
+    async def agent_joined(self, event: dict[str, Any]) -> None:
+        await self.send_json(dict(event))
+
+    async def conversation_typing(self, event: dict[str, Any]) -> None:
+        if event.get("sender") == self.channel_name or event["staff"] == self.staff:
+            return  # the typist's own side
+        if event["staff"]:
+            await self.send_json({"type": "agent.typing", "agent": {"name": event["name"]}})
+        else:
+            await self.send_json({"type": "visitor.typing"})
 
     async def message_translated(self, event: dict[str, Any]) -> None:
         """Group event: a visitor's message translated for staff; visitors never see it."""

@@ -30,7 +30,21 @@ class FrameError(Exception):
         return frame
 
 
-CLIENT_EVENTS = ("user.message", "agent.message", "cancel", "resume", "typing", "ping")
+CLIENT_EVENTS = (
+    "user.message",
+    "agent.message",
+    "cancel",
+    "resume",
+    "typing",
+    "ping",
+    # the handoff (console.frames): ask for a person, the survey, an email to reply to
+    "handoff.request",
+    "csat",
+    "contact",
+)
+# Server -> client, from the handoff (console.handoff): `handoff.state {state, position?,
+# agent?, agents_online, business_open}`, `agent.joined {agent}`, `agent.typing {agent}`
+# (to visitors), `visitor.typing` (to staff), `csat.recorded`, `contact.recorded`.
 
 
 def field_str(event: dict[str, Any], name: str, *, required: bool = True, max_len: int = 0) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from chat.models import Generation, GenerationStep, Message
 from inference.base import Backend, ChatMessage, GenerationParams
@@ -159,6 +160,11 @@ class ChatAnswer(GenerationKind):
         if outcome is not None:
             fields.update(text=outcome.text, route=outcome.route, sources=outcome.sources)
         Message.objects.filter(generation=generation).update(**fields)
+        if generation.message_id is not None:
+            from chat.services import answer_settled  # chat.services imports this module
+
+            message_id = generation.message_id
+            transaction.on_commit(lambda: answer_settled(message_id), robust=True)
 
     def result(self, generation: Generation) -> Outcome:
         message = Message.objects.filter(generation=generation).first()

@@ -21,6 +21,30 @@ class Conversation(models.Model):
     # The site's own id of a visitor whose identity was verified (sites.access), so that
     # they find their conversations on any device; blank for anonymous visitors.
     visitor_id = models.CharField(max_length=200, blank=True, db_index=True)
+
+    class State(models.TextChoices):
+        """Who answers (console.handoff moves it, each change an event with who and why)."""
+
+        BOT = "bot"  # the assistant
+        WAITING = "waiting"  # a person was asked for: in the queue
+        ASSIGNED = "assigned"  # an agent owns it; the assistant stays silent
+        RESOLVED = "resolved"
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.BOT, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    state_changed_at = models.DateTimeField(default=timezone.now)  # a queue's age
+    # What the visitor told us: the page they chat from, an email to be answered at.
+    page_url = models.CharField(max_length=500, blank=True)
+    contact_email = models.EmailField(blank=True)
+    # The satisfaction survey after resolution: 1-5 and a comment.
+    csat_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    csat_comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,7 +3,8 @@
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Q, QuerySet
 
 from chat.models import Conversation, Generation, Message
 from chat.tokens import conversation_token_read
@@ -25,9 +26,26 @@ def conversation_access(
     if user is not None and user.is_authenticated:
         conversations = Conversation.objects.select_related("site").filter(id=wanted)
         if not user.is_staff:  # staff open any conversation (reply, follow it live)
-            conversations = conversations.filter(owner=user)
-        return conversations.first()
+            # its owner, or an agent of its site (console.models.AgentProfile)
+            conversations = conversations.filter(Q(owner=user) | Q(site__agents__user=user))
+        return conversations.distinct().first()
     return None
+
+
+def staff_side(user: Any, conversation: Conversation) -> bool:
+    """Whether a session user reads and writes the conversation as staff (both sides, agent
+    messages): staff, or an agent of its site."""
+    if user is None or not user.is_authenticated:
+        return False
+    return bool(user.is_staff or conversation.site.agents.filter(user=user).exists())
+
+
+def person_name(user: Any) -> str:
+    """The name a visitor sees of a staff member: their agent name, else their username."""
+    try:
+        return str(user.agent.name)
+    except (AttributeError, ObjectDoesNotExist):
+        return str(user.get_username())
 
 
 def conversation_list_for_user(user: Any) -> QuerySet[Conversation]:

@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 visitor_message_hooks: list[Callable[[Message], None]] = []  # after a visitor's message
 staff_open_hooks: list[Callable[[Conversation], None]] = []  # a staff socket opened it
 agent_message_writers: list[Callable[..., Message]] = []  # stores an agent's message
+# console (the handoff): a plan that hands the visitor to a person instead of answering
+# (asked for one, frustrated, a site rule), or None; called inside the message's
+# transaction, after the visitor hooks.
+answer_deciders: list[Callable[[Message, AnswerPlan], AnswerPlan | None]] = []
+answer_settled_hooks: list[Callable[[int], None]] = []  # an assistant answer settled (its id)
+agent_message_hooks: list[Callable[..., None]] = []  # before an agent's message is stored
+# Socket frames another app answers (console: handoff.request, csat, contact), by type:
+# handler(conversation=..., event=...) -> the frame to send back, or None.
+frame_handlers: dict[str, Callable[..., dict[str, Any] | None]] = {}
+# Frames a conversation's socket gets when it opens (console: the handoff's state).
+socket_open_frames: list[Callable[[Conversation], dict[str, Any] | None]] = []
 
 
 class ConversationBusy(Exception):
@@ -38,15 +49,18 @@ class ConversationBusy(Exception):
 @dataclass(frozen=True)
 class PostedMessage:
     user_message: Message
-    assistant_message: Message
-    generation: Generation
+    # None while a person answers the conversation (waiting for one, or assigned).
+    assistant_message: Message | None
+    generation: Generation | None
     created: bool  # False when the client re-sent a message already stored
 
 
 def conversation_create(
-    *, site: Site, owner: Any = None, title: str = "", visitor_id: str = ""
+    *, site: Site, owner: Any = None, title: str = "", visitor_id: str = "", page_url: str = ""
 ) -> Conversation:
-    conversation = Conversation(site=site, owner=owner, title=title[:200], visitor_id=visitor_id)
+    conversation = Conversation(
+        site=site, owner=owner, title=title[:200], visitor_id=visitor_id, page_url=page_url[:500]
+    )
     conversation.full_clean()
     conversation.save()
     return conversation
@@ -85,7 +99,9 @@ def message_post(
     visitor_message_spend(site=conversation.site, conversation_id=conversation.id, address=address)
     if generation_active(conversation) is not None:
         raise ConversationBusy
-    plan = answer_plan(site=conversation.site, question=text)
+    conversation.refresh_from_db(fields=["state"])
+    humans = conversation.state in HUMAN_STATES  # a person answers: the assistant is silent
+    plan = AnswerPlan() if humans else answer_plan(site=conversation.site, question=text)
     try:
         with transaction.atomic():
             user_message = Message.objects.create(
@@ -94,7 +110,11 @@ def message_post(
             # Before the answer is queued: a translation for staff (about a second) goes to
             # the chat queue ahead of the answer, not behind it.
             _visitor_hooks_run(user_message)
-            assistant, generation = _answer_create(conversation, plan)
+            assistant: Message | None = None
+            generation: Generation | None = None
+            if not humans:
+                plan = _plan_decided(user_message, plan)
+                assistant, generation = _answer_create(conversation, plan)
             if not conversation.title:
                 conversation.title = text[:80]
             conversation.save(update_fields=["title", "updated_at"])
@@ -104,6 +124,27 @@ def message_post(
             raise
         return posted
     return PostedMessage(user_message, assistant, generation, created=True)
+
+
+HUMAN_STATES = (Conversation.State.WAITING, Conversation.State.ASSIGNED)
+
+
+def _plan_decided(message: Message, plan: AnswerPlan) -> AnswerPlan:
+    """The plan, unless a decider hands the conversation to a person instead."""
+    for decide in answer_deciders:
+        decided = decide(message, plan)
+        if decided is not None:
+            return decided
+    return plan
+
+
+def answer_settled(message_id: int) -> None:
+    """An assistant answer was settled (stored final): tell the apps that watch (handoff)."""
+    for hook in answer_settled_hooks:
+        try:
+            hook(message_id)
+        except Exception:
+            log.exception("answer settled hook %s failed", hook)
 
 
 def _visitor_hooks_run(message: Message) -> None:
@@ -120,6 +161,8 @@ def agent_message_post(*, conversation: Conversation, author: Any, text: str) ->
     from chat.notify import agent_message_announce
 
     text = message_text_clean(text)
+    for hook in agent_message_hooks:  # the handoff: an agent who replies takes it
+        hook(conversation=conversation, author=author)
     for writer in agent_message_writers:  # live translation translates it first
         return writer(conversation=conversation, author=author, text=text)
     message = Message.objects.create(
@@ -156,6 +199,7 @@ def _answer_create(conversation: Conversation, plan: AnswerPlan) -> tuple[Messag
     if ready:
         # Connected sockets get it through the same stream as a model's answer.
         transaction.on_commit(lambda: _stream_ready_answer(generation.id, plan), robust=True)
+        transaction.on_commit(lambda: answer_settled(assistant.id), robust=True)
     else:
         transaction.on_commit(lambda: generation_schedule(generation.id), robust=True)
     return assistant, generation
@@ -171,15 +215,17 @@ def _message_posted_before(conversation: Conversation, client_id: str) -> Posted
     user_message = conversation.messages.filter(client_id=client_id).first()
     if user_message is None:
         return None
-    assistant = (
-        conversation.messages.filter(role=Message.Role.ASSISTANT, id__gt=user_message.id)
+    # The answer right after it, if the assistant answered it (not a person).
+    following = (
+        conversation.messages.filter(id__gt=user_message.id)
+        .exclude(role=Message.Role.AGENT)
         .select_related("generation")
         .order_by("id")
         .first()
     )
-    if assistant is None:
-        return None
-    return PostedMessage(user_message, assistant, assistant.generation, created=False)
+    if following is None or following.role != Message.Role.ASSISTANT:
+        return PostedMessage(user_message, None, None, created=False)
+    return PostedMessage(user_message, following, following.generation, created=False)
 
 
 def generation_schedule(generation_id: uuid.UUID | str, kind: str = "chat") -> None:

@@ -66,6 +66,19 @@ class Site(models.Model):
     staff_language = models.CharField(
         max_length=16, default="en", help_text="The language of staff (en, zh)."
     )
+    # Handoff to people (console.handoff).
+    business_hours = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="When agents answer, e.g. 'mon-fri 09:00-18:00; sat 10:00-14:00' in the "
+        "site's time zone (blank: always).",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="e.g. Asia/Shanghai")
+    auto_assign = models.BooleanField(
+        default=True,
+        help_text="Give a waiting conversation to the online agent with the fewest open "
+        "ones, in turn (off: agents take them from the inbox).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from console.routing import websocket_urlpatterns as console_websocket_urlpatterns  # noqa: E402
 
 
 def _knowledge_warm() -> None:
@@ -28,6 +29,8 @@ threading.Thread(target=_knowledge_warm, name="knowledge-warm", daemon=True).sta
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": AuthMiddlewareStack(
+            URLRouter(websocket_urlpatterns + console_websocket_urlpatterns)
+        ),
     }
 )

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "knowledge",
     "summarize",
     "translate",
+    "console",
     "evaluation",
 ]
 
@@ -261,6 +262,12 @@ KNOWLEDGE_EMBED_THREADS = env_int("KNOWLEDGE_EMBED_THREADS", 2)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 8000)
 WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 65536)
 CONVERSATION_TOKEN_MAX_AGE = env_int("CONVERSATION_TOKEN_MAX_AGE", 7 * 24 * 3600)
+
+# The handoff to people (console) -------------------------------------------------------
+# An agent counts as online while a console of theirs beat this recently (it beats every 20 s).
+AGENT_SEEN_SECONDS = env_int("AGENT_SEEN_SECONDS", 60)
+# The intent classifier's probability from which a message hands over (console.intents).
+HANDOFF_INTENT_THRESHOLD = env_float("HANDOFF_INTENT_THRESHOLD", 0.6)
 
 LOGGING = {
     "version": 1,

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("sites.urls")),
     path("summarize/", include("summarize.urls")),
     path("translate/", include("translate.urls")),
+    path("console/", include("console.urls")),
     path("api/v1/knowledge/", include("knowledge.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
