@@ -211,7 +211,13 @@
 
     status(text) { this.statusLine.textContent = text || ""; }
 
-    async start() {
+    start() {
+      // Once at a time: opening the panel and a first message sent at once would make two.
+      if (!this.starting) this.starting = this.conversationStart().finally(() => { this.starting = null; });
+      return this.starting;
+    }
+
+    async conversationStart() {
       // A conversation: the saved one, or a new one (with the verified identity, if given).
       if (!this.conversation) {
         const body = { public_key: publicKey };
