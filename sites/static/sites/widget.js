@@ -90,6 +90,8 @@
     li.msg .sources { font-size: 12px; margin-top: 6px; color: #374151; }
     li.msg .sources a { color: inherit; }
     li.msg ul { margin: 4px 0; padding-left: 18px; }
+    li.msg p { margin: 0 0 .5em; }
+    li.msg .body > :last-child { margin-bottom: 0; } /* the server's rendering is in paragraphs */
     li.msg code { background: rgba(0,0,0,.06); padding: 0 3px; border-radius: 3px; }
     li.greeting { align-self: flex-start; }
     .status { font-size: 12px; color: #b45309; padding: 0 12px; min-height: 0; }
