@@ -5,6 +5,8 @@
 // conversation survives reloads and navigation (its token in localStorage, per site).
 // The page may call Helpline.open(), close(), identify({user_id, user_hash, name, email}),
 // reset(), setLocale("en" | "zh") and on("message" | "open" | "close" | "ready", fn).
+// When a person takes over (the handoff), the panel shows the queue, the agent's name and
+// typing, an email form when nobody is online, and a survey once it is resolved.
 (function () {
   "use strict";
   const script = document.currentScript || document.querySelector("script[data-site][src*='widget.js']");
@@ -21,6 +23,13 @@
       sources: "Sources", reconnecting: "Connection lost. Reconnecting…", stopped: "Stopped.",
       refused: "The chat is not available on this page.", failed: "Something went wrong. Please try again.",
       agent: "Agent", assistant: "Assistant", you: "You", unread: "unread",
+      talk: "Talk to a person", connecting: "Connecting you to a person…",
+      queue: "Connecting you to a person… You are number {n} in the queue.",
+      offline: "No one from our team is available right now. Leave your email and we'll reply as soon as we can.",
+      email: "Your email", sendEmail: "Send email", emailThanks: "Thanks. We'll reply to {email} as soon as we can.",
+      joined: "{name} joined the conversation.", typing: "{name} is typing…",
+      survey: "How did we do?", score: "{n} of 5", comment: "Add a comment (optional)",
+      sendFeedback: "Send feedback", thanks: "Thanks for your feedback.",
     },
     zh: {
       open: "打开聊天", close: "关闭聊天", message: "消息", send: "发送", stop: "停止",
@@ -28,6 +37,13 @@
       sources: "来源", reconnecting: "连接已断开，正在重新连接…", stopped: "已停止。",
       refused: "此页面无法使用聊天。", failed: "出了点问题，请重试。",
       agent: "客服", assistant: "助手", you: "我", unread: "条未读",
+      talk: "转人工", connecting: "正在为您转接人工客服…",
+      queue: "正在为您转接人工客服…您在队列中排第 {n} 位。",
+      offline: "目前没有客服在线。请留下您的邮箱，我们会尽快回复您。",
+      email: "您的邮箱", sendEmail: "发送邮箱", emailThanks: "谢谢！我们会尽快回复到 {email}。",
+      joined: "{name} 已加入对话。", typing: "{name} 正在输入…",
+      survey: "您对本次服务满意吗？", score: "{n} 分（满分 5 分）", comment: "补充意见（可选）",
+      sendFeedback: "发送反馈", thanks: "感谢您的反馈！",
     },
   };
 
@@ -58,6 +74,8 @@
     html = html.replace(/^\s*[-*] (.+)$/gm, "<li>$1</li>").replace(/(<li>.*<\/li>\n?)+/g, (m) => "<ul>" + m.replace(/\n/g, "") + "</ul>");
     return html.replace(/\n/g, "<br>");
   }
+
+  const STAR = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 2.5l2.9 6.1 6.6.8-4.9 4.6 1.3 6.6L12 17.3l-5.9 3.3 1.3-6.6-4.9-4.6 6.6-.8z"/></svg>';
 
   const STYLE = `
     :host { all: initial !important; position: fixed !important; z-index: 2147483000 !important; bottom: 20px !important; }
@@ -92,14 +110,38 @@
     li.msg ul { margin: 4px 0; padding-left: 18px; }
     li.msg p { margin: 0 0 .5em; }
     li.msg .body > :last-child { margin-bottom: 0; } /* the server's rendering is in paragraphs */
+    li.msg.agent { background: #f5f3ff; box-shadow: inset 0 0 0 1px #ddd6fe; }
     li.msg code { background: rgba(0,0,0,.06); padding: 0 3px; border-radius: 3px; }
     li.greeting { align-self: flex-start; }
     .status { font-size: 12px; color: #b45309; padding: 0 12px; min-height: 0; }
-    form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e5e7eb; align-items: flex-end; }
-    textarea { flex: 1; resize: none; font: inherit; font-size: 16px; padding: 8px 10px; border: 1px solid #d1d5db;
-      border-radius: 10px; max-height: 120px; min-height: 40px; color: #111827; background: #fff; }
-    form button { border: 0; border-radius: 10px; padding: 9px 14px; background: var(--accent); color: #fff; }
+    form.composer { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e5e7eb; align-items: flex-end; }
+    textarea, input { flex: 1; resize: none; font: inherit; font-size: 16px; padding: 8px 10px; border: 1px solid #d1d5db;
+      border-radius: 10px; max-height: 120px; min-height: 40px; color: #111827; background: #fff; min-width: 0; }
+    form button, .talk { border: 0; border-radius: 10px; padding: 9px 14px; background: var(--accent); color: #fff; }
     form button.stop { background: #6b7280; }
+    form button:disabled { opacity: .5; cursor: default; }
+    li.msg .talk { margin-top: 8px; padding: 6px 12px; font-size: 14px; }
+    .root:not([data-handoff="bot"]) .talk { display: none; } /* a person was asked for already */
+    li.system { align-self: center; font-size: 13px; color: #4b5563; text-align: center; padding: 2px 8px; }
+    .typing { font-size: 13px; color: #6b7280; font-style: italic; padding: 0 14px 6px; }
+    .handoff { border-top: 1px solid #e5e7eb; background: #eff6ff; padding: 10px 12px; font-size: 14px; color: #1e3a8a; }
+    .handoff.none { padding: 0; border: 0; }
+    .handoff.waiting p::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%;
+      background: currentColor; margin-right: 7px; vertical-align: 1px; animation: pulse 1.4s ease-in-out infinite; }
+    @keyframes pulse { 50% { opacity: .25; } }
+    @media (prefers-reduced-motion: reduce) { .handoff.waiting p::before { animation: none; } }
+    .handoff.offline { background: #fffbeb; color: #78350f; }
+    .handoff.resolved { background: #f9fafb; color: #111827; }
+    .handoff p { margin: 0; }
+    .handoff form { display: flex; gap: 8px; margin-top: 8px; flex-wrap: wrap; }
+    .handoff form.survey { flex-direction: column; gap: 6px; margin-top: 4px; }
+    .survey .title { font-weight: 600; }
+    .stars { display: flex; gap: 2px; }
+    .stars button { border: 0; background: transparent; padding: 4px; color: #d1d5db; line-height: 0; border-radius: 6px; }
+    .stars button svg { width: 32px; height: 32px; fill: currentColor; }
+    .stars button.on { color: #f59e0b; }
+    .survey textarea { min-height: 52px; }
+    .survey button[type="submit"] { align-self: flex-end; }
     :focus-visible { outline: 2px solid #1d4ed8; outline-offset: 2px; }
     @media (max-width: 600px) {
       :host { bottom: 14px !important; }
@@ -120,6 +162,10 @@
       this.active = null;
       this.unread = 0;
       this.outbox = new Map();
+      this.handoff = { state: "bot" }; // who answers: bot, waiting, assigned, resolved
+      this.score = 0; // the survey's score picked, not sent yet
+      this.typedAt = 0;
+      this.typingTimer = null;
       this.root = this.attachShadow({ mode: "open" });
     }
 
@@ -152,8 +198,21 @@
               <h2>${escapeHtml(this.config.name || this.t("title"))}</h2>
               <button type="button" class="close" aria-label="${this.t("close")}">×</button></header>
             <ol role="log" aria-live="polite" aria-label="${this.t("title")}"></ol>
+            <div class="typing" hidden></div>
+            <div class="handoff none">
+              <p class="handoff-status" aria-live="polite"></p>
+              <form class="contact" hidden><input type="email" required autocomplete="email" maxlength="254"
+                  aria-label="${this.t("email")}" placeholder="${this.t("email")}">
+                <button type="submit" aria-label="${this.t("sendEmail")}">${this.t("send")}</button></form>
+              <form class="survey" hidden aria-labelledby="survey-title">
+                <p class="title" id="survey-title">${this.t("survey")}</p>
+                <div class="stars" role="group" aria-labelledby="survey-title">${[1, 2, 3, 4, 5].map((n) =>
+                  `<button type="button" data-score="${n}" aria-pressed="false" aria-label="${this.t("score").replace("{n}", n)}">${STAR}</button>`).join("")}</div>
+                <textarea rows="2" maxlength="2000" aria-label="${this.t("comment")}" placeholder="${this.t("comment")}"></textarea>
+                <button type="submit" aria-label="${this.t("sendFeedback")}" disabled>${this.t("send")}</button></form>
+            </div>
             <div class="status" role="status"></div>
-            <form><textarea rows="1" aria-label="${this.t("message")}" placeholder="${this.t("placeholder")}" maxlength="8000"></textarea>
+            <form class="composer"><textarea rows="1" aria-label="${this.t("message")}" placeholder="${this.t("placeholder")}" maxlength="8000"></textarea>
               <button type="submit" class="send">${this.t("send")}</button>
               <button type="button" class="stop" hidden>${this.t("stop")}</button></form>
           </section>
@@ -163,7 +222,7 @@
           </button>
         </div>`;
       const $ = (s) => this.root.querySelector(s);
-      this.panel = $(".panel"); this.list = $("ol"); this.input = $("textarea");
+      this.panel = $(".panel"); this.list = $("ol"); this.input = $("form.composer textarea");
       this.statusLine = $(".status"); this.launcher = $(".launcher"); this.badge = $(".badge");
       this.stopButton = $(".stop"); this.sendButton = $(".send");
       const greeting = document.createElement("li");
@@ -172,12 +231,15 @@
       this.list.append(greeting, ...kept);
       this.launcher.addEventListener("click", () => (this.panel.hidden ? this.open() : this.close()));
       $(".close").addEventListener("click", () => this.close());
-      $("form").addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
+      $("form.composer").addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
       this.input.addEventListener("keydown", (e) => {
         if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.send(); }
       });
       this.panel.addEventListener("keydown", (e) => { if (e.key === "Escape") { this.close(); this.launcher.focus(); } });
       this.stopButton.addEventListener("click", () => this.frame({ type: "cancel", generation_id: this.active }));
+      this.input.addEventListener("input", () => this.typed());
+      this.handoffWire();
+      this.handoffShow();
       this.setActive(this.active);
       this.showUnread();
       if (open) this.open();
@@ -249,6 +311,7 @@
       if (response.status === 401 || response.status === 404) { save(null); this.conversation = null; return; }
       const data = await response.json();
       for (const message of data.messages || []) this.bubble(message);
+      if (data.handoff) this.handoffSet(data.handoff);
       if (!this.socket) this.connect();
     }
 
@@ -330,6 +393,7 @@
       li.querySelector(".body").innerHTML = message.html || markdown(message.text || "");
       if (message.html) li.dataset.rendered = "server";
       this.sources(li, message.sources);
+      if (message.role === "assistant" && message.route === "no_answer") this.offerPerson(li);
       if (message.role === "assistant" && ["queued", "streaming"].includes(message.status)) this.setActive(message.generation_id);
       this.list.scrollTop = this.list.scrollHeight;
       return li;
@@ -349,6 +413,96 @@
         box.append(span, " ");
       });
       li.appendChild(box);
+    }
+
+    // The handoff -------------------------------------------------------------------------
+
+    offerPerson(li) {
+      // Under an answer the assistant could not give (hidden once a person was asked for).
+      if (li.querySelector(".talk")) return;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "talk";
+      button.textContent = this.t("talk");
+      li.appendChild(button);
+    }
+
+    handoffWire() {
+      const $ = (s) => this.root.querySelector(s);
+      this.handoffBox = $(".handoff");
+      this.typingLine = $(".typing");
+      const contact = $("form.contact");
+      const survey = $("form.survey");
+      contact.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const email = contact.querySelector("input").value.trim();
+        if (email) this.frame({ type: "contact", email });
+      });
+      survey.querySelectorAll(".stars button").forEach((b) =>
+        b.addEventListener("click", () => { this.score = Number(b.dataset.score); this.handoffShow(); }));
+      survey.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const comment = survey.querySelector("textarea").value.trim();
+        if (this.score) this.frame({ type: "csat", score: this.score, ...(comment ? { comment } : {}) });
+      });
+      this.list.addEventListener("click", (e) => {
+        const talk = e.target.closest(".talk");
+        if (!talk || !this.socket || this.socket.readyState !== WebSocket.OPEN) return;
+        talk.disabled = true;
+        this.frame({ type: "handoff.request" });
+      });
+      this.list.querySelectorAll(".talk").forEach((b) => { b.textContent = this.t("talk"); });
+    }
+
+    handoffSet(handoff) {
+      if (!handoff || !handoff.state) return;
+      const c = this.conversation;
+      if (c && c.csat && handoff.state !== "resolved") { delete c.csat; save(c); } // a new round
+      if (handoff.state !== "resolved") this.score = 0;
+      this.handoff = handoff;
+      this.handoffShow();
+    }
+
+    handoffShow() {
+      const h = this.handoff;
+      const c = this.conversation || {};
+      const name = () => (h.agent && h.agent.name) || this.t("agent");
+      const offline = h.state === "waiting" && h.agents_online === false;
+      const survey = h.state === "resolved" && !c.csat;
+      let text = "";
+      if (offline) text = c.contact ? this.t("emailThanks").replace("{email}", () => c.contact) : this.t("offline");
+      else if (h.state === "waiting") text = h.position ? this.t("queue").replace("{n}", h.position) : this.t("connecting");
+      else if (h.state === "assigned") text = this.t("joined").replace("{name}", name);
+      else if (h.state === "resolved" && c.csat) text = this.t("thanks");
+      this.root.querySelector(".root").dataset.handoff = h.state;
+      // The status line stays in the page (an aria-live region announces what it gets).
+      this.handoffBox.className = "handoff " + (offline ? "offline" : h.state) + (text || survey ? "" : " none");
+      this.handoffBox.querySelector(".handoff-status").textContent = text;
+      this.handoffBox.querySelector("form.contact").hidden = !offline || !!c.contact;
+      const form = this.handoffBox.querySelector("form.survey");
+      form.hidden = !survey;
+      form.querySelectorAll(".stars button").forEach((b) => {
+        const on = Number(b.dataset.score) <= this.score;
+        b.classList.toggle("on", on);
+        b.setAttribute("aria-pressed", String(Number(b.dataset.score) === this.score));
+      });
+      form.querySelector('button[type="submit"]').disabled = !this.score;
+      this.list.scrollTop = this.list.scrollHeight; // the log got shorter: keep its end in view
+    }
+
+    typed() {
+      // Only a person waiting or answering reads it: at most one frame in 2 s.
+      if (!["waiting", "assigned"].includes(this.handoff.state) || Date.now() - this.typedAt < 2000) return;
+      this.typedAt = Date.now();
+      this.frame({ type: "typing" });
+    }
+
+    systemLine(text) {
+      const li = document.createElement("li");
+      li.className = "system";
+      li.textContent = text;
+      this.list.appendChild(li);
+      this.list.scrollTop = this.list.scrollHeight;
     }
 
     arrived(li, message) {
@@ -379,6 +533,7 @@
       if (this.active === event.generation_id) this.setActive(null);
       const li = this.list.querySelector('[data-generation-id="' + event.generation_id + '"]');
       if (!li) return;
+      if (event.route === "no_answer") this.offerPerson(li);
       const text = typeof event.text === "string" ? event.text : li.dataset.raw || "";
       li.dataset.status = event.status || "done";
       if (li.dataset.rendered !== "server") li.querySelector(".body").innerHTML = markdown(text);
@@ -397,10 +552,32 @@
       this.status(event.detail || this.t("failed"));
     },
     "agent.message"(event) {
+      this.typingLine.hidden = true;
       const li = this.bubble({ ...event.message, status: "done" });
       this.arrived(li, event.message);
     },
-    error(event) { this.status(event.detail); },
+    "handoff.state"(event) { this.handoffSet(event); },
+    "agent.joined"(event) {
+      this.systemLine(this.t("joined").replace("{name}", () => (event.agent && event.agent.name) || this.t("agent")));
+    },
+    "agent.typing"(event) {
+      this.typingLine.textContent = this.t("typing").replace("{name}", () => (event.agent && event.agent.name) || this.t("agent"));
+      this.typingLine.hidden = false;
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(() => { this.typingLine.hidden = true; }, 4000);
+    },
+    "csat.recorded"() {
+      if (this.conversation) { this.conversation.csat = true; save(this.conversation); }
+      this.handoffShow();
+    },
+    "contact.recorded"(event) {
+      if (this.conversation) { this.conversation.contact = event.email; save(this.conversation); }
+      this.handoffShow();
+    },
+    error(event) {
+      this.list.querySelectorAll(".talk").forEach((b) => { b.disabled = false; }); // may ask again
+      this.status(event.detail);
+    },
   };
 
   function emit(name, detail) {
@@ -429,6 +606,7 @@
       if (widget.socket) { const s = widget.socket; widget.socket = null; s.close(); }
       widget.list.querySelectorAll("li:not(.greeting)").forEach((li) => li.remove());
       widget.setActive(null);
+      widget.handoffSet({ state: "bot" });
     },
     setLocale(locale) {
       if (!TEXTS[locale]) return;
