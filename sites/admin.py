@@ -26,6 +26,7 @@ class SiteAdmin(admin.ModelAdmin):
                                "identity_secret", "greeting", "color", "logo_url", "language",
                                "position")}),
         ("Limits", {"fields": ("daily_token_quota", "tokens_today")}),
+        ("Handoff to people", {"fields": ("business_hours", "time_zone", "auto_assign")}),
     )  # fmt: skip
 
     def get_form(

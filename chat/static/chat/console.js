@@ -90,7 +90,10 @@
 
   function connect() {
     socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${live.dataset.wsUrl}`);
-    socket.addEventListener("open", () => { state.textContent = "Connected."; });
+    socket.addEventListener("open", () => {
+      state.textContent = "Connected.";
+      while (outbox.length) socket.send(JSON.stringify({ type: "agent.message", text: outbox.shift() }));
+    });
     socket.addEventListener("message", (frame) => {
       let event;
       try { event = JSON.parse(frame.data); } catch { return; }
@@ -169,11 +172,18 @@
     });
   }
 
+  // A reply written before the socket is open (or while it reconnects) waits in the outbox.
+  const outbox = [];
   send.addEventListener("click", () => {
     const text = reply.value.trim();
-    if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
-    socket.send(JSON.stringify({ type: "agent.message", text }));
+    if (!text) return;
     reply.value = "";
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      outbox.push(text);
+      state.textContent = "Not connected: the reply will be sent when the connection is back.";
+      return;
+    }
+    socket.send(JSON.stringify({ type: "agent.message", text }));
     state.textContent = "Sent; translating if needed…";
   });
   connect();
