@@ -25,6 +25,18 @@ def page_texts() -> dict[str, str]:
         "too_long": _("Messages are limited to {n} characters."),
         "offline": _("Not connected: your message will be sent when the connection is back."),
         "summary_failed": _("The summary could not be started."),
+        # the handoff to a person ({name}: the agent's; {email}: the visitor's)
+        "talk": _("Talk to a person"),
+        "connecting": _("Connecting you to a person…"),
+        "queue": _("Connecting you to a person… You are number {n} in the queue."),
+        "nobody_online": _(
+            "No one from our team is available right now. "
+            "Leave your email and we'll reply as soon as we can."
+        ),
+        "email_thanks": _("Thanks. We'll reply to {email} as soon as we can."),
+        "joined": _("{name} joined the conversation."),
+        "typing": _("{name} is typing…"),
+        "thanks": _("Thanks for your feedback."),
     }
 
 

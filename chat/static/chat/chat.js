@@ -1,4 +1,5 @@
-// The chat page's socket: send messages, stream answers, stop, reconnect and resume.
+// The chat page's socket: send messages, stream answers, stop, reconnect and resume; when a
+// person takes over (the handoff), the queue, the agent typing, an email form, the survey.
 (() => {
   "use strict";
   const chat = document.getElementById("chat");
@@ -16,6 +17,16 @@
   let socket = null;
   let retryDelay = 500;
   let active = null;           // generation id being written, if any
+  let handoff = { state: chat.dataset.handoff || "bot" };  // who answers (handoff.state)
+  let score = 0;               // the survey's score picked, not sent yet
+  let csatSent = !!chat.dataset.csat;
+  let contactSent = "";        // the email the visitor left
+  let typedAt = 0;
+  let typingTimer = null;
+  const handoffBox = document.getElementById("handoff");
+  const typingLine = document.getElementById("typing");
+  const contactForm = document.getElementById("contact");
+  const surveyForm = document.getElementById("survey");
 
   const wsUrl = () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${chat.dataset.wsUrl}`;
 
@@ -77,9 +88,76 @@
     if (window.htmx) window.htmx.ajax("GET", url, { target: li, swap: "outerHTML" });
   }
 
+  // The handoff ----------------------------------------------------------------------------
+
+  function frame(event) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(event));
+  }
+
+  function offerPerson(li) {
+    // Under an answer the assistant could not give; hidden once a person was asked for.
+    if (li.querySelector(".talk")) return;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "talk";
+    button.textContent = TEXT.talk;
+    li.appendChild(button);
+  }
+
+  function handoffSet(next) {
+    if (!next || !next.state) return;
+    if (next.state !== "resolved") { score = 0; csatSent = false; }  // a new round
+    handoff = next;
+    handoffShow();
+  }
+
+  function handoffShow() {
+    const h = handoff;
+    const name = (h.agent && h.agent.name) || TEXT.agent;
+    const offline = h.state === "waiting" && h.agents_online === false;
+    const survey = h.state === "resolved" && !csatSent;
+    let text = "";
+    if (offline) text = contactSent ? TEXT.email_thanks.replace("{email}", () => contactSent) : TEXT.nobody_online;
+    else if (h.state === "waiting") text = h.position ? TEXT.queue.replace("{n}", h.position) : TEXT.connecting;
+    else if (h.state === "assigned") text = TEXT.joined.replace("{name}", () => name);
+    else if (h.state === "resolved" && csatSent) text = TEXT.thanks;
+    chat.dataset.handoff = h.state;
+    // The status line stays in the page: its aria-live region announces what it gets.
+    handoffBox.className = `handoff ${offline ? "offline" : h.state}${text || survey ? "" : " none"}`;
+    document.getElementById("handoff-status").textContent = text;
+    contactForm.hidden = !offline || !!contactSent;
+    surveyForm.hidden = !survey;
+    surveyForm.querySelectorAll(".stars button").forEach((b) => {
+      b.classList.toggle("on", Number(b.dataset.score) <= score);
+      b.setAttribute("aria-pressed", String(Number(b.dataset.score) === score));
+    });
+    surveyForm.querySelector('button[type="submit"]').disabled = !score;
+  }
+
+  function systemLine(text) {
+    const li = document.createElement("li");
+    li.className = "msg msg-system";
+    li.textContent = text;
+    list.appendChild(li);
+    li.scrollIntoView({ block: "end" });
+  }
+
   const handlers = {
+    "handoff.state"(event) { handoffSet(event); },
+    "agent.joined"(event) {
+      systemLine(TEXT.joined.replace("{name}", () => (event.agent && event.agent.name) || TEXT.agent));
+    },
+    "agent.typing"(event) {
+      typingLine.textContent = TEXT.typing.replace("{name}", () => (event.agent && event.agent.name) || TEXT.agent);
+      typingLine.hidden = false;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => { typingLine.hidden = true; }, 4000);
+    },
+    "csat.recorded"() { csatSent = true; handoffShow(); },
+    "contact.recorded"(event) { contactSent = event.email || ""; handoffShow(); },
     "agent.message"(event) {
       // A person of the staff writes; in this visitor's language (live translation).
+      typingLine.hidden = true;
       bubble({ ...event.message, status: "done" });
       list.scrollTop = list.scrollHeight;
     },
@@ -117,6 +195,7 @@
       if (!li) return;
       if (typeof event.text === "string") streamingBody(li).textContent = event.text;
       li.dataset.status = event.status;
+      if (event.route === "no_answer") offerPerson(li);  // the server's rendering has it too
       rerender(li);
     },
     "generation.error"(event) {
@@ -134,6 +213,7 @@
     },
     "error"(event) {
       if (event.code === "frame_too_large") outbox.clear();  // refused: never re-send it
+      list.querySelectorAll(".talk").forEach((b) => { b.disabled = false; });  // may ask again
       showBanner(event.detail, "error");
     },
     pong() {},
@@ -199,6 +279,32 @@
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
   });
+  input.addEventListener("input", () => {
+    // Only a person waiting or answering reads it: at most one frame in 2 s.
+    if (!["waiting", "assigned"].includes(handoff.state) || Date.now() - typedAt < 2000) return;
+    typedAt = Date.now();
+    frame({ type: "typing" });
+  });
+  list.addEventListener("click", (e) => {
+    const talk = e.target.closest(".talk");
+    if (!talk || !socket || socket.readyState !== WebSocket.OPEN) return;
+    talk.disabled = true;
+    frame({ type: "handoff.request" });
+  });
+  contactForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const email = contactForm.elements.email.value.trim();
+    if (email) frame({ type: "contact", email });
+  });
+  surveyForm.querySelectorAll(".stars button").forEach((b) => b.addEventListener("click", () => {
+    score = Number(b.dataset.score);
+    handoffShow();
+  }));
+  surveyForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const comment = surveyForm.elements.comment.value.trim();
+    if (score) frame({ type: "csat", score, ...(comment ? { comment } : {}) });
+  });
   stopButton.addEventListener("click", () => {
     if (active && socket && socket.readyState === WebSocket.OPEN) {
       socket.send(JSON.stringify({ type: "cancel", generation_id: active }));
@@ -206,6 +312,7 @@
   });
   document.body.addEventListener("htmx:afterSwap", () => list.lastElementChild?.scrollIntoView({ block: "end" }));
 
+  handoffShow();
   connect();
 })();
 
