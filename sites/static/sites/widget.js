@@ -126,10 +126,10 @@
     .typing { font-size: 13px; color: #6b7280; font-style: italic; padding: 0 14px 6px; }
     .handoff { border-top: 1px solid #e5e7eb; background: #eff6ff; padding: 10px 12px; font-size: 14px; color: #1e3a8a; }
     .handoff.none { padding: 0; border: 0; }
-    .handoff.waiting p::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%;
+    .handoff.waiting .handoff-status::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%;
       background: currentColor; margin-right: 7px; vertical-align: 1px; animation: pulse 1.4s ease-in-out infinite; }
     @keyframes pulse { 50% { opacity: .25; } }
-    @media (prefers-reduced-motion: reduce) { .handoff.waiting p::before { animation: none; } }
+    @media (prefers-reduced-motion: reduce) { .handoff.waiting .handoff-status::before { animation: none; } }
     .handoff.offline { background: #fffbeb; color: #78350f; }
     .handoff.resolved { background: #f9fafb; color: #111827; }
     .handoff p { margin: 0; }
