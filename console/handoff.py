@@ -32,6 +32,7 @@ from chat.answers import AnswerPlan
 from chat.models import Conversation, Message
 from chat.notify import group_send
 from console.models import AgentProfile, HandoffEvent
+from console.selectors import agent_sites
 from sites.models import Site
 
 log = logging.getLogger(__name__)
@@ -299,12 +300,13 @@ def agent_may_answer(user: Any, site: Site) -> bool:
 
 
 def agents_online_query(site: Site) -> Any:
-    """Agents of the site with a console open (seen lately) and not away."""
+    """Agents of the site (superusers: of every site) with a console open (seen lately) and
+    not away."""
     cutoff = timezone.now() - timedelta(seconds=settings.AGENT_SEEN_SECONDS)
     return AgentProfile.objects.filter(
-        sites=site, presence=AgentProfile.Presence.ONLINE, seen_at__gte=cutoff,
-        user__is_active=True,
-    )  # fmt: skip
+        Q(sites=site) | Q(user__is_superuser=True),  # a superuser answers every site
+        presence=AgentProfile.Presence.ONLINE, seen_at__gte=cutoff, user__is_active=True,
+    ).distinct()  # fmt: skip
 
 
 def agents_available(site: Site, now: datetime | None = None) -> bool:
@@ -319,9 +321,8 @@ def agent_seen(*, user: Any, presence: str | None = None) -> None:
         fields["presence"] = presence
     profiles = AgentProfile.objects.filter(user=user)
     profiles.update(**fields)
-    for site_id in profiles.values_list("sites", flat=True):
-        if site_id is not None:
-            auto_assign(site_id)
+    for site_id in agent_sites(user).values_list("id", flat=True):
+        auto_assign(site_id)
 
 
 def auto_assign(site_id: int) -> int:
@@ -340,6 +341,7 @@ def auto_assign(site_id: int) -> int:
                 open_count=Count(
                     "user__assigned_conversations",
                     filter=Q(user__assigned_conversations__state=State.ASSIGNED),
+                    distinct=True,  # the join over sites repeats each conversation
                 )
             )
             .filter(open_count__lt=F("max_open"))

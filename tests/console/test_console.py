@@ -148,3 +148,20 @@ def test_every_change_is_kept_with_who_and_why():
     assert events[1].actor == agent and events[0].actor_kind == "visitor"
     assert Conversation.objects.get(id=conversation.id).state == "resolved"
     assert json.dumps([e.created_at.isoformat() for e in events])
+
+
+def test_on_a_fresh_install_the_admin_is_the_first_agent_of_every_site():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("bootstrap", stdout=out)
+    assert "/console/" in out.getvalue()
+    admin = AgentProfile.objects.get().user
+    assert admin.is_superuser
+    handoff.agent_seen(user=admin)  # the admin opened the console
+    conversation = ConversationFactory.create(site=SiteFactory.create())  # a later site
+    handoff.handoff_request(conversation=conversation)
+    conversation.refresh_from_db()
+    assert (conversation.state, conversation.assignee) == ("assigned", admin)

@@ -10,8 +10,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from chat.models import Conversation, Message
-from chat.services import agent_message_post
+from chat.models import Conversation
 from chat.tokens import conversation_token_issue
 from console import handoff
 from console.models import AgentProfile, HandoffEvent
@@ -103,7 +102,11 @@ async def test_asking_for_a_person_in_either_language_puts_the_visitor_in_the_qu
     assert state["state"] == "waiting" and state["position"] == 1
     assert state["agents_online"] is False  # nobody has a console open
     event = await db(HandoffEvent.objects.get)(conversation=conversation)
-    assert (event.state_to, event.reason, event.actor_kind) == ("waiting", "visitor_request", "visitor")
+    assert (event.state_to, event.reason, event.actor_kind) == (
+        "waiting",
+        "visitor_request",
+        "visitor",
+    )
     await visitor.disconnect()
 
 

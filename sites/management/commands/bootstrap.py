@@ -27,8 +27,13 @@ class Command(BaseCommand):
             self.stdout.write(f"Site '{site.slug}' ready; admin login already exists.")
             return
         password = secrets.token_urlsafe(12)
-        users.objects.create_superuser(username=username, email="", password=password)
+        admin = users.objects.create_superuser(username=username, email="", password=password)
+        # The admin is also the first agent: a visitor who asks for a person reaches them
+        # at /console/ on a fresh install (a superuser's agent profile answers every site).
+        from console.models import AgentProfile
+
+        AgentProfile.objects.get_or_create(user=admin)
         self.stdout.write(
             f"Site '{site.slug}' ready. Admin login created: {username} / {password} "
-            "(shown once; change it in the admin)."
+            "(shown once; change it in the admin). Agents answer visitors at /console/."
         )
