@@ -306,12 +306,13 @@ class ConversationConsumer(SocketConsumer):
         from chat.models import Message
         from chat.notify import agent_message_json
 
-        message = await db_async(
-            Message.objects.select_related("author").filter(id=event["message_id"]).first
-        )()
-        if message is not None:
-            payload = agent_message_json(message, staff=self.staff)
-            await self.send_json({"type": "agent.message", "message": payload})
+        def payload() -> dict[str, Any] | None:
+            message = Message.objects.select_related("author").filter(id=event["message_id"])
+            found = message.first()
+            return agent_message_json(found, staff=self.staff) if found else None
+
+        if (message := await db_async(payload)()) is not None:
+            await self.send_json({"type": "agent.message", "message": message})
 
     async def handoff_state(self, event: dict[str, Any]) -> None:
         """Group event: the conversation's state changed (or its place in the queue)."""

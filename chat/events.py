@@ -5,6 +5,7 @@ from typing import Any, Literal, TypedDict
 from django.utils.translation import gettext as _
 
 from chat.models import Message
+from chat.selectors import person_name
 
 
 class ErrorFrame(TypedDict, total=False):
@@ -95,6 +96,7 @@ def message_created(message: Message, client_id: str = "") -> dict[str, Any]:
             "route": message.route,
             "sources": message.sources,
             "language": message.language,
+            "author": person_name(message.author) if message.author_id else "",
             # A finished answer rendered and sanitized (nh3) as the chat page shows it: an
             # approved FAQ answer is often HTML, which a client must not render itself.
             "html": _rendered(message),

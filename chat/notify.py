@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from chat.models import Message
+from chat.selectors import person_name
 
 
 def group_send(conversation_id: object, event: dict[str, Any]) -> None:
@@ -26,7 +27,7 @@ def agent_message_json(message: Message, *, staff: bool) -> dict[str, Any]:
         "language": message.language,
         "status": message.status,
         "created_at": message.created_at.isoformat(),
-        "author": message.author.get_username() if message.author else "",
+        "author": person_name(message.author) if message.author else "",
     }
     if staff:
         data["original"] = message.original or message.text

@@ -53,7 +53,9 @@ def conversation_list_for_user(user: Any) -> QuerySet[Conversation]:
 
 
 def message_list(conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.select_related("generation").order_by("created_at", "id")
+    return conversation.messages.select_related("generation", "author__agent").order_by(
+        "created_at", "id"
+    )
 
 
 def generation_active(conversation: Conversation) -> Generation | None:

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
@@ -28,3 +30,11 @@ def citations(html: SafeString, message_id: int) -> SafeString:
 def error_text(code: str) -> str:
     """What the user is told about a failed answer: the fixed text of its code."""
     return str(error_text_for(code or "failed"))
+
+
+@register.filter
+def person(user: Any) -> str:
+    """The name visitors see of a staff member (their agent name), "" for nobody."""
+    from chat.selectors import person_name
+
+    return person_name(user) if user is not None else ""

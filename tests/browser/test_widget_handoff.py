@@ -114,6 +114,7 @@ def test_a_visitor_asks_for_a_person_is_answered_live_and_rates_it(
     )
     expect(log.locator("li.system")).to_have_text("Mei Lin joined the conversation.")
     expect(log.locator(".msg.agent .body")).to_have_text("Hi, I'm Mei. Let me look.")
+    expect(log.locator(".msg.agent .who")).to_have_text("Mei Lin")  # the name, not the login
     expect(page.locator("helpline-chat .handoff-status")).to_have_text(
         "Mei Lin joined the conversation."
     )
