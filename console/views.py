@@ -62,7 +62,7 @@ def _inbox_context(request: HttpRequest, tab: str) -> dict[str, Any]:
 @require_GET
 def inbox_page(request: HttpRequest) -> HttpResponse:
     context = _inbox_context(request, _tab(request))
-    context["profile"] = AgentProfile.objects.filter(user_id=request.user.pk).first()
+    context["profile"] = AgentProfile.objects.filter(user_id=request.user.pk or 0).first()
     return render(request, "console/inbox.html", context)
 
 
