@@ -365,3 +365,36 @@ def test_a_visitors_translation_is_queued_ahead_of_the_answer(
     with django_capture_on_commit_callbacks(execute=True):
         message_post(conversation=conversation, text="我的订单什么时候发货？")
     assert sent == ["message_translation", "chat"]  # staff read it before the answer is done
+
+
+class ScriptedBackend:
+    """Replies with the next of its texts, and keeps the asks it was given."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies, self.asks = list(replies), []
+
+    def stream(self, messages, params, request_id):
+        from inference.base import Delta
+
+        self.asks.append(messages[-1]["content"])
+        yield Delta(text=self.replies.pop(0))
+
+
+def test_a_translation_that_missed_a_term_is_asked_again_and_the_better_one_kept():
+    from translate.kinds import glossary_repair
+
+    terms = [Term("president", "总统"), Term("market", "市场")]
+    source = "The president spoke about the market."
+    backend = ScriptedBackend("总统谈到了市场。")
+    fixed = glossary_repair(backend, terms, source, "他谈到了市场。", source_lang="en",
+                            target_lang="zh", request_id="t")  # fmt: skip
+    assert fixed == "总统谈到了市场。"
+    assert '"总统"' in backend.asks[0] and '"市场"' not in backend.asks[0].split("(")[-1]
+    worse = ScriptedBackend("他谈到了。")  # misses both: the first is kept
+    kept = glossary_repair(worse, terms, source, "他谈到了市场。", source_lang="en",
+                           target_lang="zh", request_id="t")  # fmt: skip
+    assert kept == "他谈到了市场。"
+    untouched = ScriptedBackend()
+    assert glossary_repair(untouched, terms, source, "总统谈到了市场。", source_lang="en",
+                           target_lang="zh", request_id="t") == "总统谈到了市场。"  # fmt: skip
+    assert untouched.asks == []  # nothing missed: no second call
