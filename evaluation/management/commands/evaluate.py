@@ -9,6 +9,9 @@ the datasets given and prints the ones to ship (rules in evaluation/metrics.py).
 
 Example: evaluate_convert --source clinc150 --out /tmp/eval/clinc150, then
 evaluate faq --dataset /tmp/eval/clinc150 --json --predictions /tmp/clinc150.jsonl
+
+`evaluate intent --dataset FILE.jsonl [--per-intent N]`: the handoff's intent classifier
+(evaluation/intents.py); with `--calibrate`, the handoff threshold on the shipped examples.
 """
 
 import json
@@ -43,17 +46,17 @@ ROWS = (
 
 
 class Command(BaseCommand):
-    help = "Evaluate the product on a dataset (tasks: faq, answers)."
+    help = "Evaluate the product on a dataset (tasks: faq, answers, summarize, translate, intent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("task", choices=["faq", "answers", "summarize", "translate"])
+        parser.add_argument("task", choices=["faq", "answers", "summarize", "translate", "intent"])
         parser.add_argument(
             "--dataset",
             type=Path,
             action="append",
             required=True,
             help="faq, answers: a folder with faqs.jsonl and queries.jsonl; summarize: a "
-            "JSON Lines file (repeat for several)",
+            "or intent: a JSON Lines file (repeat for several)",
         )
         parser.add_argument("--limit", type=int, help="at most this many queries, drawn at random")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -96,7 +99,16 @@ class Command(BaseCommand):
         parser.add_argument("--fast-path-threshold", type=float, help="override for this run")
         parser.add_argument("--no-answer-threshold", type=float, help="override for this run")
         parser.add_argument(
-            "--calibrate", action="store_true", help="sweep the thresholds over every dataset"
+            "--calibrate",
+            action="store_true",
+            help="sweep the thresholds over every dataset (intent: HANDOFF_INTENT_THRESHOLD "
+            "on cross-validated predictions of the labelled examples)",
+        )
+        parser.add_argument(
+            "--per-intent",
+            type=int,
+            help="intent: train on this many seeded examples of each intent, test on the rest "
+            "(without it: the shipped default classifier on every line)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -108,6 +120,9 @@ class Command(BaseCommand):
             return
         if options["task"] == "answers":
             self.answers_handle(options)
+            return
+        if options["task"] == "intent":
+            self.intent_handle(options)
             return
         thresholds = Thresholds(options["fast_path_threshold"], options["no_answer_threshold"])
         runs = []
@@ -156,6 +171,45 @@ class Command(BaseCommand):
         def rows(run: Any) -> Iterator[dict[str, Any]]:
             for item, hyp in zip(run.items, run.hypotheses, strict=True):
                 yield {"src": item.src, "hyp": hyp}
+
+        self.generated_handle(options, evaluate, lines, rows)
+
+    def intent_handle(self, options: dict[str, Any]) -> None:
+        from evaluation.intents import handoff_calibrate, intent_evaluate, prediction_row
+
+        if options["calibrate"]:
+            for path in options["dataset"]:
+                try:
+                    report = handoff_calibrate(path=path)
+                except DatasetError as exc:
+                    raise CommandError(f"{path}: {exc}") from exc
+                as_json = options["json"]
+                self.stdout.write(
+                    json.dumps(report) if as_json else intent_calibration_text(report)
+                )
+            return
+
+        def evaluate(path: Path) -> Any:
+            return intent_evaluate(path=path, per_intent=options["per_intent"])
+
+        def lines(figures: dict[str, Any]) -> list[str]:
+            trained = (
+                f"trained on {figures['per_intent']} per intent ({figures['train_items']} items)"
+                if figures["per_intent"]
+                else "the shipped default classifier"
+            )
+            return [
+                f"{figures['dataset']}: {figures['intents']} intents, {trained}, tested on "
+                f"{figures['test_items']} items ({figures['skipped_out_of_scope']} "
+                "out-of-scope skipped)",
+                f"  accuracy {cell(figures['accuracy'])}  macro-F1 {cell(figures['macro_f1'])}"
+                f"  (nearest class centroid: {cell(figures['baseline_accuracy'])}, "
+                f"{cell(figures['baseline_macro_f1'])})",
+            ]
+
+        def rows(run: Any) -> Iterator[dict[str, Any]]:
+            for item, predicted, p in zip(run.items, run.predicted, run.probabilities, strict=True):
+                yield prediction_row(item, predicted, p)
 
         self.generated_handle(options, evaluate, lines, rows)
 
@@ -355,6 +409,36 @@ def predictions_write(path: Path, runs: list[FaqRun]) -> None:
             for outcome in run.outcomes:
                 out.write(json.dumps(prediction_row(run.dataset.name, outcome), ensure_ascii=False))
                 out.write("\n")
+
+
+def intent_calibration_text(report: dict[str, Any]) -> str:
+    """The threshold sweep on the calibrate half, the choice, and the report half's figures."""
+    accuracy = cell(report["cross_validated"]["accuracy"])
+    lines = [
+        f"{report['dataset']}: {report['items']} examples {report['labels']}, "
+        f"{report['folds']}-fold cross-validated accuracy {accuracy}",
+        "threshold  handoff P/R    frustration P/R  ordinary handed (ruled) of N  [calibrate half]",
+    ]
+    for row in report["sweep"]:
+        lines.append(intent_row_text(row))
+    lines.append(
+        f"Chosen: HANDOFF_INTENT_THRESHOLD={report['threshold']:.2f} (lowest with at most "
+        f"{report['ordinary_handed_max']:.1%} of ordinary messages handed over and precision "
+        f">= {report['precision_target']})"
+    )
+    lines.append("On the report half:")
+    lines.append("  all " + intent_row_text(report["report"]))
+    for language, row in report["report_languages"].items():
+        lines.append(f"  {language}  " + intent_row_text(row))
+    return "\n".join(lines)
+
+
+def intent_row_text(row: dict[str, Any]) -> str:
+    return (
+        f"{row['threshold']:>9.2f}  {cell(row['handoff_precision'])}/{cell(row['handoff_recall'])}"
+        f"    {cell(row['frustration_precision'])}/{cell(row['frustration_recall'])}"
+        f"      {row['other_handed']} ({row['other_ruled']}) of {row['other_count']}"
+    )
 
 
 ANSWER_ROWS = (
