@@ -267,7 +267,8 @@ CONVERSATION_TOKEN_MAX_AGE = env_int("CONVERSATION_TOKEN_MAX_AGE", 7 * 24 * 3600
 # An agent counts as online while a console of theirs beat this recently (it beats every 20 s).
 AGENT_SEEN_SECONDS = env_int("AGENT_SEEN_SECONDS", 60)
 # The intent classifier's probability from which a message hands over (console.intents).
-HANDOFF_INTENT_THRESHOLD = env_float("HANDOFF_INTENT_THRESHOLD", 0.6)
+# Chosen by `evaluate intent --dataset console/data/intent_examples.jsonl --calibrate`.
+HANDOFF_INTENT_THRESHOLD = env_float("HANDOFF_INTENT_THRESHOLD", 0.70)
 
 LOGGING = {
     "version": 1,
