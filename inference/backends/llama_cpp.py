@@ -52,6 +52,8 @@ class LlamaCppBackend:
     cores cannot do better); the chat template and stop tokens come from the GGUF's own
     metadata, and `stream` and `score` render prompts with the same formatter."""
 
+    model_option = "model"  # the option that names its model (chat.engine)
+
     def __init__(
         self,
         *,

@@ -21,6 +21,8 @@ from inference.prompt import estimate_tokens
 
 
 class OpenAICompatibleBackend:
+    model_option = "served_model"  # the option that names its model (chat.engine)
+
     def __init__(
         self,
         *,

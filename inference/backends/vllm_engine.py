@@ -25,6 +25,8 @@ _END = object()
 
 
 class VllmEngineBackend:
+    model_option = "vllm_model"  # the option that names its model (chat.engine)
+
     def __init__(
         self,
         *,
