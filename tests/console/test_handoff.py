@@ -201,7 +201,7 @@ async def test_an_agent_reply_reaches_the_visitor_live_and_the_assistant_stays_s
     await staff.send_to(text_data=json.dumps({"type": "agent.message", "text": "Hi, I'm Ana."}))
     assert (await until(visitor, "agent.joined"))["agent"] == {"name": "Ana"}
     message = (await until(visitor, "agent.message"))["message"]
-    assert message["text"] == "Hi, I'm Ana." and message["author"] == "ana"
+    assert message["text"] == "Hi, I'm Ana." and message["author"] == "Ana"  # not the login
     await say(visitor, "Thanks! My order 1234 never arrived.")
     await collect(visitor, "message.created:user")
     later = await drain(visitor, 1.0)
