@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from chat.kinds import GenerationKind, Outcome
-from chat.models import Generation, Message
+from chat.models import Generation
 from inference.base import Backend, ChatMessage, GenerationParams
 
 SUGGEST_SYSTEM = (
@@ -25,7 +25,6 @@ class ReplySuggestionKind(GenerationKind):
 
     def prompt(self, generation: Generation, backend: Backend) -> tuple[list[ChatMessage], int]:
         from chat.answers import sources_block
-        from inference.prompt import prompt_fit
 
         conversation = generation.conversation
         if conversation is None:
@@ -37,20 +36,40 @@ class ReplySuggestionKind(GenerationKind):
         sources = generation.context.get("sources") or []
         if sources:
             system = f"{system}\n\nSources:\n{sources_block(sources)}"
-        history: list[ChatMessage] = []
+        # The transcript as text, then one ask: given as chat turns, the small model
+        # carried on as the customer ("I'd like to connect with a human agent.").
+        lines = []
         for message in conversation.messages.exclude(text="", original="").order_by("id"):
-            role = "user" if message.role == Message.Role.USER else "assistant"
+            if message.route in ("no_answer", "handoff"):
+                continue  # fixed texts: the model copies them instead of answering
+            who = {"user": "Customer", "agent": "Agent"}.get(message.role, "Assistant")
             # the staff's language: a visitor's message translated, an agent's as written
             text = message.translation or message.original or message.text
             if text:
-                history.append({"role": role, "content": text})  # type: ignore[typeddict-item]
-        budget = settings.GENERATION_CONTEXT_TOKENS - settings.GENERATION_MAX_TOKENS - 64
-        return prompt_fit(
-            system=system, history=history, budget=budget, count_tokens=backend.count_tokens
+                lines.append(f"{who}: {text}")
+        ask = (
+            "Write the agent's next message to the customer, with the facts of the sources "
+            "that answer (check that they apply to the customer's case)."
+            if sources
+            else "Write the agent's next message to the customer."
         )
+        budget = settings.GENERATION_CONTEXT_TOKENS - settings.GENERATION_MAX_TOKENS - 64
+        budget -= backend.count_tokens(system) + backend.count_tokens(ask) + 16
+        kept: list[str] = []
+        for line in reversed(lines):  # the newest lines that fit
+            budget -= backend.count_tokens(line)
+            if budget < 0:
+                break
+            kept.insert(0, line)
+        transcript = "\n".join(kept)
+        messages: list[ChatMessage] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": f"Conversation so far:\n{transcript}\n\n{ask}"},
+        ]
+        return messages, len(lines) - len(kept)
 
     def params(self, generation: Generation) -> GenerationParams:
-        return GenerationParams(max_tokens=settings.GENERATION_MAX_TOKENS, temperature=0.3)
+        return GenerationParams(max_tokens=settings.GENERATION_MAX_TOKENS, temperature=0.0)
 
     def outcome(self, generation: Generation, text: str, status: str) -> Outcome:
         return Outcome(text.strip())

@@ -4,7 +4,7 @@ that decides what an agent sees (a superuser sees every site)."""
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from chat.models import Conversation
@@ -79,4 +79,10 @@ def canned_search(conversation: Conversation, query: str) -> QuerySet[CannedResp
 
 
 def site_agents(site: Site) -> QuerySet[AgentProfile]:
-    return AgentProfile.objects.filter(sites=site).select_related("user").order_by("user__username")
+    """Who may be given the site's conversations (a superuser's profile answers every site)."""
+    return (
+        AgentProfile.objects.filter(Q(sites=site) | Q(user__is_superuser=True))
+        .distinct()
+        .select_related("user")
+        .order_by("user__username")
+    )

@@ -32,8 +32,9 @@ def note_add(*, conversation: Conversation, author: Any, text: str) -> Conversat
 def reply_suggest(*, conversation: Conversation) -> Generation:
     """Queue a draft of the agent's next reply, from the conversation and the knowledge that
     answers the visitor's latest message (retrieved here, where the index lives)."""
-    last = conversation.messages.filter(role=Message.Role.USER).order_by("-id").first()
-    question = (last.translation or last.text) if last else ""
+    # The visitor's last few messages: the last alone is often "yes please".
+    recent = conversation.messages.filter(role=Message.Role.USER).order_by("-id")[:3]
+    question = " ".join(reversed([m.translation or m.text for m in recent]))
     sources = answer_plan(site=conversation.site, question=question).sources if question else []
     with transaction.atomic():
         generation = Generation.objects.create(

@@ -284,7 +284,7 @@
     async conversationStart() {
       // A conversation: the saved one, or a new one (with the verified identity, if given).
       if (!this.conversation) {
-        const body = { public_key: publicKey };
+        const body = { public_key: publicKey, page: String(location.href).slice(0, 500) };
         if (this.identity) Object.assign(body, { user_id: this.identity.user_id, user_hash: this.identity.user_hash, resume: true });
         let response;
         try {
