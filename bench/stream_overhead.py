@@ -26,6 +26,8 @@ exit. `--profile DIR` records py-spy profiles of daphne and the worker while the
 
     .venv/bin/python -m bench.stream_overhead                      # levels 1, 8, 64
     .venv/bin/python -m bench.stream_overhead --levels 8 --model smollm2-135m-instruct
+    .venv/bin/python -m bench.stream_overhead --levels 64,256 --worker-concurrency 256
+                                            # the GPU worker's pool (compose.yaml)
 """
 
 import argparse
@@ -640,7 +642,8 @@ class Bench:
             env["INFERENCE_BACKEND"] = OPENAI_BACKEND
             env["OPENAI_BASE_URL"] = self.replay_url
             env["OPENAI_TIMEOUT"] = str(self.args.timeout)
-            pool = ["-P", "threads", "-c", str(concurrency)]
+            # One thread per chat, or the GPU worker's fixed pool (GPU_WORKER_CONCURRENCY).
+            pool = ["-P", "threads", "-c", str(self.args.worker_concurrency or concurrency)]
         log(f"  stack: starting worker ({' '.join(pool)})")
         self.procs.start(
             name,
@@ -1138,6 +1141,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="replay rate")
     parser.add_argument("--ttft-ms", type=float, default=20.0, help="replay time to first token")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per chat")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=0,
+        help="replay levels: the stack's worker is one threads pool of this size, as the GPU "
+        "worker runs (GPU_WORKER_CONCURRENCY), instead of one thread per chat of the level",
+    )
     db = parser.add_mutually_exclusive_group()
     db.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     db.add_argument(
