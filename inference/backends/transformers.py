@@ -8,6 +8,7 @@ tokens come from the tokenizer. Weights are read from disk only (`local_files_on
 
 import contextlib
 import copy
+import inspect
 import math
 import threading
 from collections.abc import Generator, Sequence
@@ -83,7 +84,7 @@ class TransformersBackend:
     ) -> None:
         try:
             import torch
-            import transformers
+            import transformers  # noqa: F401  (loaded by _load)
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise BackendUnavailable(f"torch and transformers are not installed: {exc}") from exc
         try:
@@ -94,6 +95,23 @@ class TransformersBackend:
         self.dtype = self._dtype(transformers_dtype, self.device)
         if self.device.startswith("cpu") and n_threads > 0:
             torch.set_num_threads(n_threads)
+        self._load(model, folder, gguf_file)
+        if not getattr(self._tokenizer, "chat_template", None):
+            raise BackendUnavailable(f"{model!r} has no chat template in its tokenizer")
+        # A path is named by its last part (health reaches /healthz).
+        self.model_name = Path(model).name if Path(model).exists() else model
+        self.source = gguf_file or folder.name
+        limit = getattr(self._model.config, "max_position_embeddings", None) or n_ctx
+        self.n_ctx = min(n_ctx, int(limit))
+        self._stop_ids = self._turn_end_ids()
+        self._slots = threading.BoundedSemaphore(max(1, transformers_concurrency))
+        self._aborts: dict[str, threading.Event] = {}
+
+    def _load(self, model: str, folder: Path, gguf_file: str) -> None:
+        """The tokenizer and the model, from disk only, onto the device."""
+        import torch
+        import transformers
+
         transformers.utils.logging.disable_progress_bar()
         load: dict[str, Any] = {"local_files_only": True}
         if gguf_file:
@@ -107,15 +125,10 @@ class TransformersBackend:
         except (OSError, ValueError) as exc:
             raise BackendUnavailable(f"transformers cannot load {model!r}: {exc}") from exc
         self._model.to(self.device).eval()
-        if not getattr(self._tokenizer, "chat_template", None):
-            raise BackendUnavailable(f"{model!r} has no chat template in its tokenizer")
-        self.model_name = model
-        self.source = gguf_file or folder.name
-        limit = getattr(self._model.config, "max_position_embeddings", None) or n_ctx
-        self.n_ctx = min(n_ctx, int(limit))
-        self._stop_ids = self._turn_end_ids()
-        self._slots = threading.BoundedSemaphore(max(1, transformers_concurrency))
-        self._aborts: dict[str, threading.Event] = {}
+        # The key-value cache's argument: `cache` in transformers 5.24 (pinned here),
+        # `past_key_values` in the older 5.x that vLLM pins (the gpu image).
+        forward = inspect.signature(self._model.forward).parameters
+        self._cache_name = "cache" if "cache" in forward else "past_key_values"
 
     @staticmethod
     def _device(requested: str) -> str:
@@ -304,10 +317,11 @@ class TransformersBackend:
                     continue
                 rows = [after_prompt]
                 if len(piece) > 1:
+                    prompt_cache = copy.deepcopy(getattr(out, self._cache_name))  # kept
                     rest = self._model(
                         torch.tensor([piece[:-1]], device=self.device),
-                        past_key_values=copy.deepcopy(out.past_key_values),
                         use_cache=True,
+                        **{self._cache_name: prompt_cache},
                     )
                     rows.extend(torch.log_softmax(rest.logits[0].float(), dim=-1))
                 total = sum(float(row[token]) for row, token in zip(rows, piece, strict=True))
