@@ -248,15 +248,19 @@ def answer_question(generation: Any) -> str:
 
 def sources_miss(generation: Any, backend: Backend, messages: list[ChatMessage]) -> bool:
     """A grounded answer whose sources, the model says, do not answer the question. The
-    check's probability and threshold are kept with the generation (admin, evaluation)."""
+    check's probability and threshold are kept with the generation (admin, evaluation).
+    The check runs on its own engine when the settings name one (task "check"), else on
+    the answer's `backend`, which then finds the prompt it scored already evaluated."""
     import logging
 
+    from chat.engine import engine_backend, task_shares_chat_engine
     from chat.models import Generation
 
     if not generation.context.get("check"):
         return False
     question = messages[-1]["content"] if messages else ""
-    check = sources_check(backend, messages, question, f"{generation.id}:check")
+    checker = backend if task_shares_chat_engine("check") else engine_backend("check")
+    check = sources_check(checker, messages, question, f"{generation.id}:check")
     context = {**generation.context, "check_result": check.as_json()}
     Generation.objects.filter(id=generation.id).update(context=context)
     generation.context = context

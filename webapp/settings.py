@@ -174,15 +174,21 @@ INFERENCE_OPTIONS = {
     # vllm_engine: vLLM's in-process engine on a GPU worker.
     "vllm_model": env_str("VLLM_MODEL", ""),
     "vllm_gpu_memory_utilization": env_float("VLLM_GPU_MEMORY_UTILIZATION", 0.85),
+    # transformers: INFERENCE_MODEL is a Hugging Face folder, a GGUF path or a packaged
+    # model; "auto" is CUDA with bfloat16 when a GPU is there, else the CPU with float32.
+    "transformers_device": env_str("TRANSFORMERS_DEVICE", "auto"),
+    "transformers_dtype": env_str("TRANSFORMERS_DTYPE", "auto"),
+    "transformers_concurrency": env_int("TRANSFORMERS_CONCURRENCY", 1),
 }
 INFERENCE_PRELOAD = env_bool("INFERENCE_PRELOAD", True)
-# A backend and model per task (chat.engine): blank shares the chat's.
+# A backend and model per task (chat.engine): blank shares the chat's. "check" is the
+# grounded answer's source check (it scores, so any backend with `score`).
 INFERENCE_TASKS = {
     task: {
         "backend": env_str(f"{task.upper()}_INFERENCE_BACKEND", ""),
         "model": env_str(f"{task.upper()}_INFERENCE_MODEL", ""),
     }
-    for task in ("summarize", "translate")
+    for task in ("check", "summarize", "translate")
 }
 
 GENERATION_MAX_TOKENS = env_int("GENERATION_MAX_TOKENS", 512)
