@@ -713,15 +713,18 @@ class Bench:
         todo = list(range(len(questions)))
         todo.reverse()
 
-        async def loop() -> None:
+        async def loop(start_s: float) -> None:
+            await asyncio.sleep(start_s)  # --ramp: clients arrive spread out, not at once
             while todo:
                 index = todo.pop()
                 results[index] = await self.stack_one(questions[index], conversations[index])
 
-        deadline = self.path_deadline(len(questions), concurrency)
+        deadline = self.path_deadline(len(questions), concurrency) + self.args.ramp
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline):
-                await asyncio.gather(*(loop() for _ in range(concurrency)))
+                await asyncio.gather(
+                    *(loop(i * self.args.ramp / concurrency) for i in range(concurrency))
+                )
         return [
             r or Sample(question=questions[i], error="timed out") for i, r in enumerate(results)
         ]
@@ -1141,6 +1144,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tokens-per-second", type=float, default=50.0, help="replay rate")
     parser.add_argument("--ttft-ms", type=float, default=20.0, help="replay time to first token")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per chat")
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="stack: seconds over which the concurrent clients start (0: all at once)",
+    )
     parser.add_argument(
         "--worker-concurrency",
         type=int,
