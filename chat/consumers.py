@@ -231,8 +231,8 @@ class ConversationConsumer(SocketConsumer):
         except LimitReached as exc:
             raise FrameError(exc.code, exc.detail, exc.retry_after) from exc
         events = [message_created(posted.user_message, client_id)]
-        if posted.assistant_message is not None:  # None while a person answers
-            events.append(message_created(posted.assistant_message))
+        if posted.reply is not None:  # None while a person answers
+            events.append(message_created(posted.reply))
         # This socket relays the answer at once rather than waiting for the group's echo.
         for created in events:
             await self.message_created(created)

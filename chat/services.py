@@ -49,10 +49,24 @@ class ConversationBusy(Exception):
 @dataclass(frozen=True)
 class PostedMessage:
     user_message: Message
-    # None while a person answers the conversation (waiting for one, or assigned).
-    assistant_message: Message | None
-    generation: Generation | None
+    # The assistant's answer and its generation; None while a person answers the
+    # conversation (waiting for one, or assigned).
+    reply: Message | None
+    reply_generation: Generation | None
     created: bool  # False when the client re-sent a message already stored
+
+    @property
+    def assistant_message(self) -> Message:
+        """The assistant's answer, for a caller that knows the assistant answers."""
+        if self.reply is None:
+            raise LookupError("a person answers this conversation: no assistant message")
+        return self.reply
+
+    @property
+    def generation(self) -> Generation:
+        if self.reply_generation is None:
+            raise LookupError("a person answers this conversation: no generation")
+        return self.reply_generation
 
 
 def conversation_create(

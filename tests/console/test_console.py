@@ -33,18 +33,18 @@ def test_a_visitor_token_opens_no_console_page_and_no_note():
     conversation = ConversationFactory.create()
     agent = agent_of(conversation.site)
     note_add(conversation=conversation, author=agent, text="private")
-    bearer = {"HTTP_AUTHORIZATION": f"Bearer {conversation_token_issue(conversation.id)}"}
+    bearer = {"Authorization": f"Bearer {conversation_token_issue(conversation.id)}"}
     for path in (
         "/console/",
         "/console/inbox?tab=all",
         f"/console/c/{conversation.id}/",
         f"/console/c/{conversation.id}/side",
     ):
-        response = Client().get(path, **bearer)
+        response = Client().get(path, headers=bearer)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"], path
-    posted = Client().post(f"/console/c/{conversation.id}/notes", {"text": "x"}, **bearer)
+    posted = Client().post(f"/console/c/{conversation.id}/notes", {"text": "x"}, headers=bearer)
     assert posted.status_code == 302
-    assert Client().post(f"/console/c/{conversation.id}/resolve", **bearer).status_code == 302
+    assert Client().post(f"/console/c/{conversation.id}/resolve", headers=bearer).status_code == 302
     conversation.refresh_from_db()
     assert conversation.state == "bot" and conversation.notes.count() == 1
 

@@ -75,9 +75,14 @@ def test_the_shipped_head_hands_over_who_asks_for_a_person_or_is_angry_only():
 
 
 def test_retrieval_and_the_classifier_share_one_encoder_call(monkeypatch):
-    calls = []
+    calls: list[list[str]] = []
     batch_embed = embeddings._batch_embed
-    monkeypatch.setattr(embeddings, "_batch_embed", lambda t: calls.append(t) or batch_embed(t))
+
+    def counted(texts: list[str]):  # type: ignore[no-untyped-def]
+        calls.append(texts)
+        return batch_embed(texts)
+
+    monkeypatch.setattr(embeddings, "_batch_embed", counted)
     text = "Can someone from your team call me about invoice 5521?"
     retrieval_vector = embeddings.embed([text])[0]  # what knowledge_search does
     intent = intent_classify(None, text)
@@ -90,7 +95,8 @@ def test_the_shipped_file_is_what_the_shipped_examples_train(tmp_path):
     vectors = examples_embed(examples)
     labels = [e.label for e in examples]
     shipped = default_head()
-    assert intents.intent_accuracy(shipped, vectors, labels) >= 0.98
+    accuracy = intents.intent_accuracy(shipped, vectors, labels)
+    assert accuracy is not None and accuracy >= 0.98
 
     out = io.StringIO()
     call_command("intent_export", "--out", str(tmp_path / "head.npz"), stdout=out)
@@ -103,7 +109,7 @@ def test_the_shipped_file_is_what_the_shipped_examples_train(tmp_path):
 
 @pytest.mark.django_db
 def test_a_site_teaches_its_classifier_a_new_intent_and_other_sites_keep_the_default():
-    site, other_site = SiteFactory(), SiteFactory()
+    site, other_site = SiteFactory.create(), SiteFactory.create()
     warranty = [
         "Is my laptop still covered by the warranty?",
         "The screen broke after two months, does the warranty cover it?",
@@ -135,7 +141,7 @@ def test_a_site_teaches_its_classifier_a_new_intent_and_other_sites_keep_the_def
 
 @pytest.mark.django_db
 def test_stored_weights_load_and_classify_with_numpy_only():
-    site = SiteFactory()
+    site = SiteFactory.create()
     head = default_head()
     IntentModel.objects.create(site=site, weights=head_to_bytes(head), labels=list(head.labels))
     stored = head_from_bytes(bytes(IntentModel.objects.get(site=site).weights))
@@ -184,7 +190,7 @@ def test_admin_imports_examples_and_queues_the_training(
     monkeypatch.setattr(
         intent_model_train_task, "apply_async", lambda args, queue: queued.append((args, queue))
     )
-    site = SiteFactory()
+    site = SiteFactory.create()
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     upload = tmp_path / "examples.csv"
     upload.write_text("text,label\nI need a person,handoff\n退钱,refund\n", encoding="utf-8")

@@ -371,7 +371,8 @@ class ScriptedBackend:
     """Replies with the next of its texts, and keeps the asks it was given."""
 
     def __init__(self, *replies: str) -> None:
-        self.replies, self.asks = list(replies), []
+        self.replies = list(replies)
+        self.asks: list[str] = []
 
     def stream(self, messages, params, request_id):
         from inference.base import Delta
@@ -381,20 +382,27 @@ class ScriptedBackend:
 
 
 def test_a_translation_that_missed_a_term_is_asked_again_and_the_better_one_kept():
+    from typing import cast
+
+    from inference.base import Backend
     from translate.kinds import glossary_repair
 
     terms = [Term("president", "总统"), Term("market", "市场")]
     source = "The president spoke about the market."
     backend = ScriptedBackend("总统谈到了市场。")
-    fixed = glossary_repair(backend, terms, source, "他谈到了市场。", source_lang="en",
+    scripted = cast(Backend, backend)
+    fixed = glossary_repair(scripted, terms, source, "他谈到了市场。", source_lang="en",
                             target_lang="zh", request_id="t")  # fmt: skip
     assert fixed == "总统谈到了市场。"
     assert '"总统"' in backend.asks[0] and '"市场"' not in backend.asks[0].split("(")[-1]
     worse = ScriptedBackend("他谈到了。")  # misses both: the first is kept
-    kept = glossary_repair(worse, terms, source, "他谈到了市场。", source_lang="en",
+    scripted = cast(Backend, worse)
+    kept = glossary_repair(scripted, terms, source, "他谈到了市场。", source_lang="en",
                            target_lang="zh", request_id="t")  # fmt: skip
     assert kept == "他谈到了市场。"
     untouched = ScriptedBackend()
-    assert glossary_repair(untouched, terms, source, "总统谈到了市场。", source_lang="en",
-                           target_lang="zh", request_id="t") == "总统谈到了市场。"  # fmt: skip
+    scripted = cast(Backend, untouched)
+    same = glossary_repair(scripted, terms, source, "总统谈到了市场。", source_lang="en",
+                           target_lang="zh", request_id="t")  # fmt: skip
+    assert same == "总统谈到了市场。"
     assert untouched.asks == []  # nothing missed: no second call
