@@ -13,9 +13,14 @@ from chat.selectors import person_name
 def group_send(conversation_id: object, event: dict[str, Any]) -> None:
     from chat.consumers import group_name
 
+    layer_send(group_name(conversation_id), event)
+
+
+def layer_send(group: str, event: dict[str, Any]) -> None:
+    """An event to a channel-layer group (a conversation's, a site's consoles)."""
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group_name(conversation_id), event)
+        async_to_sync(layer.group_send)(group, event)
 
 
 def agent_message_json(message: Message, *, staff: bool) -> dict[str, Any]:

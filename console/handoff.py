@@ -30,7 +30,8 @@ from django.utils.translation import gettext as _
 
 from chat.answers import AnswerPlan
 from chat.models import Conversation, Message
-from chat.notify import group_send
+from chat.notify import group_send, layer_send
+from chat.selectors import person_name
 from console.models import AgentProfile, HandoffEvent
 from console.selectors import agent_sites
 from sites.models import Site
@@ -216,7 +217,7 @@ def conversation_assign(
     )  # fmt: skip
     if moved:
         AgentProfile.objects.filter(user=agent).update(last_assigned_at=timezone.now())
-        conversation_id, name = conversation.id, agent_name(agent)
+        conversation_id, name = conversation.id, person_name(agent)
         transaction.on_commit(
             lambda: group_send(conversation_id, {"type": "agent.joined", "agent": {"name": name}}),
             robust=True,
@@ -286,11 +287,6 @@ def contact_record(*, conversation: Conversation, email: str) -> None:
 
 
 # Agents ----------------------------------------------------------------------------------
-
-
-def agent_name(user: Any) -> str:
-    profile = AgentProfile.objects.filter(user=user).first()
-    return profile.name if profile else user.get_username()
 
 
 def agent_may_answer(user: Any, site: Site) -> bool:
@@ -411,20 +407,28 @@ def queue_position(conversation: Conversation) -> int:
     )
 
 
-def handoff_state_json(conversation: Conversation) -> dict[str, Any]:
-    """The `handoff.state` event of a conversation as its visitor sees it."""
-    site = conversation.site
+def availability(site: Site) -> tuple[bool, bool]:
+    """(business open, an agent online) of a site, as `handoff.state` tells them."""
     is_open = business_open(site)
+    return is_open, is_open and agents_online_query(site).exists()
+
+
+def handoff_state_json(
+    conversation: Conversation, available: tuple[bool, bool] | None = None
+) -> dict[str, Any]:
+    """The `handoff.state` event of a conversation as its visitor sees it (`available`:
+    its site's, when the caller has it already)."""
+    is_open, online = available or availability(conversation.site)
     event: dict[str, Any] = {
         "type": "handoff.state",
         "state": conversation.state,
-        "agents_online": is_open and agents_online_query(site).exists(),
+        "agents_online": online,
         "business_open": is_open,
     }
     if conversation.state == State.WAITING:
         event["position"] = queue_position(conversation)
     if conversation.state == State.ASSIGNED and conversation.assignee is not None:
-        event["agent"] = {"name": agent_name(conversation.assignee)}
+        event["agent"] = {"name": person_name(conversation.assignee)}
     return event
 
 
@@ -440,28 +444,22 @@ def _announce(conversation_id: Any, site_id: int) -> None:
     """The conversation's new state to its sockets, the new queue places to the others
     waiting on the site, and a change to the site's consoles."""
     conversation = Conversation.objects.select_related("site", "assignee").get(id=conversation_id)
-    group_send(conversation.id, handoff_state_json(conversation))
+    available = availability(conversation.site)  # the same for every conversation of the site
+    group_send(conversation.id, handoff_state_json(conversation, available))
     waiting = (
-        Conversation.objects.select_related("site")
-        .filter(site_id=site_id, state=State.WAITING)
+        Conversation.objects.filter(site_id=site_id, state=State.WAITING)
         .exclude(id=conversation.id)
         .order_by("state_changed_at")
     )
     for other in waiting[:200]:
-        group_send(other.id, handoff_state_json(other))
+        group_send(other.id, handoff_state_json(other, available))
     _console_send(site_id, conversation.id)
 
 
 def _console_send(site_id: int, conversation_id: Any) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(
-            console_group(site_id),
-            {"type": "inbox.changed", "conversation_id": str(conversation_id)},
-        )
+    layer_send(
+        console_group(site_id), {"type": "inbox.changed", "conversation_id": str(conversation_id)}
+    )
 
 
 def console_message_seen(message: Message) -> None:
