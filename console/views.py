@@ -17,6 +17,7 @@ from chat.selectors import message_list
 from chat.tokens import job_ws_path
 from console import handoff, selectors, services
 from console.models import AgentProfile
+from translate.live import visitor_language
 
 View = Callable[..., HttpResponse]
 
@@ -83,10 +84,7 @@ def _side_context(request: HttpRequest, conversation: Conversation) -> dict[str,
         "events": handoff.state_history(conversation),
         "notes": selectors.notes(conversation),
         "agents": selectors.site_agents(conversation.site),
-        "language": conversation.messages.filter(role="user")
-        .exclude(language="")
-        .values_list("language", flat=True)
-        .last(),
+        "language": visitor_language(conversation),
         "is_agent_here": handoff.agent_may_answer(request.user, conversation.site),
     }
 
