@@ -6,8 +6,8 @@ text (a visitor's message) is kept in a small LRU cache, so that retrieval and t
 classifier (console.intents) share one encoder call per message.
 """
 
+import functools
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +21,6 @@ _QUERY_CACHE_SIZE = 256  # single texts remembered (2 KB each)
 
 _lock = threading.Lock()
 _encoder: Any = None
-_query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-_query_cache_lock = threading.Lock()
 
 
 def _encoder_get() -> Any:
@@ -45,19 +43,11 @@ def embed(texts: list[str]) -> np.ndarray:
     return _batch_embed(texts)
 
 
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
 def _query_embed(text: str) -> np.ndarray:
     """One text's vector (read-only), from the cache or the encoder."""
-    with _query_cache_lock:
-        vector = _query_cache.get(text)
-        if vector is not None:
-            _query_cache.move_to_end(text)
-            return vector
     vector = _batch_embed([text])[0]
     vector.setflags(write=False)
-    with _query_cache_lock:
-        _query_cache[text] = vector
-        while len(_query_cache) > _QUERY_CACHE_SIZE:
-            _query_cache.popitem(last=False)
     return vector
 
 
