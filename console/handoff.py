@@ -28,7 +28,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from chat.answers import AnswerPlan
+from chat.answers import CJK, AnswerPlan
 from chat.models import Conversation, Message
 from chat.notify import group_send, layer_send
 from chat.selectors import person_name
@@ -51,7 +51,6 @@ OFFLINE_TEXT = {
     "we will reply as soon as we can.",
     "zh": "目前没有客服在线。请留下您的邮箱和留言，我们会尽快回复您。",
 }
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _AMOUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?![\d])")
 
 
@@ -129,7 +128,7 @@ def answer_settled(message_id: int) -> None:
 
 
 def handoff_text(conversation: Conversation, written: str = "") -> str:
-    language = "zh" if _CJK.search(written) else "en"
+    language = "zh" if CJK.search(written) else "en"
     if not agents_available(conversation.site):
         return OFFLINE_TEXT[language]
     return HANDOFF_TEXT[language]

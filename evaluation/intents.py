@@ -16,7 +16,6 @@ at which at most 0.5% of the ordinary ones are, with a precision of 0.95 or more
 
 import json
 import random
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from chat.answers import CJK
 from console.intents import (
     IntentHead,
     default_examples,
@@ -32,6 +32,7 @@ from console.intents import (
     intent_head_train,
 )
 from evaluation.faq import DatasetError
+from evaluation.metrics import precision_recall
 from evaluation.models import EvaluationReport
 from knowledge.embeddings import embed
 
@@ -40,7 +41,6 @@ ACTED_ON = ("handoff", "frustration")  # labels the handoff acts on whatever the
 PRECISION_TARGET = 0.95  # of each of ACTED_ON on the calibrate half
 ORDINARY_HANDED_MAX = 0.005  # share of the ordinary ("other") messages handed to a person
 THRESHOLDS = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))  # 0.30 … 0.95
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -211,11 +211,10 @@ def acted_figures(
     flagged = top >= threshold
     figures: dict[str, Any] = {"threshold": threshold}
     for label in ACTED_ON:
-        hits = [f and p == label for f, p in zip(flagged, predicted, strict=True)]
-        tp = sum(h and g == label for h, g in zip(hits, gold, strict=True))
-        figures[f"{label}_precision"] = round(tp / sum(hits), 4) if any(hits) else None
-        relevant = sum(g == label for g in gold)
-        figures[f"{label}_recall"] = round(tp / relevant, 4) if relevant else None
+        hits = [bool(f) and p == label for f, p in zip(flagged, predicted, strict=True)]
+        precision, recall = precision_recall(hits, [g == label for g in gold])
+        figures[f"{label}_precision"] = None if precision is None else round(precision, 4)
+        figures[f"{label}_recall"] = None if recall is None else round(recall, 4)
     ordinary = [i for i, g in enumerate(gold) if g == "other"]
     figures["other_handed"] = sum(bool(flagged[i]) and predicted[i] in ACTED_ON for i in ordinary)
     figures["other_ruled"] = sum(
@@ -282,4 +281,4 @@ def handoff_calibrate(*, path: Path, seed: int = 0, save: bool = True) -> dict[s
 
 
 def language_of(text: str) -> str:
-    return "zh" if _CJK.search(text) else "en"
+    return "zh" if CJK.search(text) else "en"
