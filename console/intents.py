@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.models import IntentExample, IntentModel
+from inference.training import small_training
 from knowledge.embeddings import embed
 from sites.models import Site
 
@@ -261,8 +262,7 @@ def intent_head_train(
         raise ValueError("a classifier needs examples of at least two labels")
     index = {name: i for i, name in enumerate(names)}
     counts = Counter(labels)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with small_training(seed):
         x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
         y = torch.tensor([index[label] for label in labels])
         weight = torch.tensor([len(labels) / (len(names) * counts[n]) for n in names])

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern
 from django.utils import timezone
 
+from knowledge.adapter import adapter_train_later
 from knowledge.admin_urls import document_admin_urls, faq_admin_urls, prompt_admin_urls
 from knowledge.documents import document_create, document_delete, document_reindex
 from knowledge.faq_files import FAQ_COLUMNS, faq_export_csv, faq_export_jsonl
@@ -22,7 +23,14 @@ from knowledge.forms import (
     PromptTemplateForm,
 )
 from knowledge.index import knowledge_changed
-from knowledge.models import Document, FaqEntry, KnowledgeSettings, PromptTemplate
+from knowledge.models import (
+    Document,
+    FaqEntry,
+    FaqExample,
+    KnowledgeSettings,
+    PromptTemplate,
+    QueryAdapter,
+)
 from knowledge.prompts import (
     prompt_activate,
     prompt_active_text,
@@ -82,7 +90,13 @@ class FaqEntryAdmin(KnowledgeAdmin):
         return [*faq_admin_urls(self), *super().get_urls()]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return ("site",) if obj is not None else ()  # move an entry by export and import
+        # move an entry by export and import
+        return ("site", "confirmed_questions") if obj is not None else ()
+
+    @admin.display(description="questions staff confirmed (train the site's search)")
+    def confirmed_questions(self, faq: FaqEntry) -> str:
+        texts = list(faq.examples.values_list("text", flat=True)[:50])
+        return "\n".join(texts) if texts else "none yet: confirm questions in Try it"
 
     @admin.display(description="tags")
     def tag_list(self, faq: FaqEntry) -> str:
@@ -298,3 +312,49 @@ class PromptTemplateAdmin(KnowledgeAdmin):
 class KnowledgeSettingsAdmin(admin.ModelAdmin):
     form = KnowledgeSettingsForm
     list_display = ("site", "fast_path_threshold", "no_answer_threshold")
+
+
+@admin.register(QueryAdapter)
+class QueryAdapterAdmin(admin.ModelAdmin):
+    """Each site's query adapter: when it was trained, on what, and how it measured."""
+
+    list_display = (
+        "site", "active", "trained_at", "faqs", "questions",
+        "held_out_hit1_before", "held_out_hit1_after",
+    )  # fmt: skip
+    fields = list_display
+    readonly_fields = list_display
+    actions = ("train_now",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # trained from the site's data, never written by hand
+
+    @admin.action(description="Train again now")
+    def train_now(self, request: HttpRequest, queryset: QuerySet[QueryAdapter]) -> None:
+        for site_id in queryset.values_list("site_id", flat=True):
+            adapter_train_later(site_id)
+        self.message_user(request, "Training queued on the batch worker.")
+
+
+@admin.register(FaqExample)
+class FaqExampleAdmin(admin.ModelAdmin):
+    """Questions staff confirmed for an FAQ in Try it; deleting one retrains without it."""
+
+    list_display = ("text", "faq", "site", "created_by", "created_at")
+    list_filter = ("site",)
+    search_fields = ("text", "faq__question")
+    fields = list_display
+    readonly_fields = list_display
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # added from Try it, with the question a customer asked
+
+    def delete_model(self, request: HttpRequest, obj: FaqExample) -> None:
+        super().delete_model(request, obj)
+        adapter_train_later(obj.site_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[FaqExample]) -> None:
+        sites = set(queryset.values_list("site_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for site_id in sites:
+            adapter_train_later(site_id)

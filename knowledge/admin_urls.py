@@ -25,6 +25,11 @@ def faq_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             name="knowledge_faqentry_import",
         ),
         path("try/", _page(model_admin, views.try_it_view), name="knowledge_faqentry_try"),
+        path(
+            "try/confirm/",
+            _page(model_admin, views.try_it_confirm_view),
+            name="knowledge_faqentry_try_confirm",
+        ),
     ]
 
 

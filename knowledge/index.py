@@ -18,10 +18,12 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, cast
 
+import numpy as np
 from django.db import connection
 from django.db.models import Count, Max
 from redis.exceptions import RedisError
 
+from knowledge.adapter import adapted, site_matrix
 from knowledge.embeddings import DIM, vectors_from_bytes
 from knowledge.models import FaqEntry, FaqVector, Passage
 from knowledge.segment import FaqMeta, Group, PassageMeta, Segment, Unit
@@ -222,6 +224,12 @@ class SiteIndex:
         self.passages = passages
         self.checked_at = time.monotonic()
         self.lock = threading.Lock()
+        self.adapter_stamp, self.adapter = site_matrix(site_id)
+
+    def question_vector(self, vector: np.ndarray) -> np.ndarray:
+        """The query's vector for matching FAQ questions: through the site's adapter, if any."""
+        matrix = self.adapter
+        return vector if matrix is None else adapted(matrix, vector)
 
     @classmethod
     def load(cls, site_id: int, version: int) -> "SiteIndex":
@@ -251,6 +259,9 @@ class SiteIndex:
             else:
                 self.faqs_apply(changed[0])
                 self.documents_apply(changed[1])
+            stamp, matrix = site_matrix(self.site_id)  # one query, only when the version moved
+            if stamp != self.adapter_stamp:
+                self.adapter_stamp, self.adapter = stamp, matrix
             self.version = version
 
     def _recheck_due(self) -> bool:

@@ -144,3 +144,41 @@ class KnowledgeSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Knowledge settings of {self.site}"
+
+
+class FaqExample(models.Model):
+    """A question staff said an FAQ answers (confirmed or corrected in the admin's Try it):
+    training data for the site's query adapter. Not a phrasing: the FAQ stays as written."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="faq_examples")
+    faq = models.ForeignKey(FaqEntry, on_delete=models.CASCADE, related_name="examples")
+    text = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=["faq", "text"], name="faq_example_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class QueryAdapter(models.Model):
+    """The site's trained query adapter (knowledge.adapter) and how it measured."""
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="query_adapter")
+    weights = models.BinaryField(blank=True)  # a 512 x 512 float32 .npy; empty when not kept
+    active = models.BooleanField(default=False)
+    trained_at = models.DateTimeField()
+    questions = models.PositiveIntegerField(default=0)
+    faqs = models.PositiveIntegerField(default=0)
+    held_out_hit1_before = models.FloatField(null=True, blank=True)
+    held_out_hit1_after = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Query adapter of {self.site}"

@@ -136,7 +136,9 @@ def _search(
     bonus = {faq_id: ANSWER_WEIGHT * score for faq_id, (score, _) in pieces.items()}
     faqs = [
         _faq_hit(*hit, tokens, pieces)
-        for hit in _ranked(index.faqs, vector, tokens, depth, bonus=bonus)
+        for hit in _ranked(
+            index.faqs, index.question_vector(vector), tokens, depth, bonus=bonus, raw=vector
+        )
     ]
     passages = [_passage_hit(*hit) for hit in _ranked(index.passages, vector, tokens, k)]
     limits = site_thresholds(site, query)
@@ -295,9 +297,13 @@ def _ranked(
     k: int,
     bonus: dict[int, float] | None = None,
     lexical_weight: float = LEXICAL_WEIGHT,
+    raw: np.ndarray | None = None,
 ) -> list[Ranked]:
     """The k best units of a segment by the weighted score of the module docstring, plus
     each unit's `bonus` by unit id (an FAQ's answer share; those units are candidates too).
+    With `raw` (the encoder's own vector when `vector` went through the site's adapter),
+    each unit's similarity and matched row are the raw vector's: the fast path's
+    thresholds were calibrated on the encoder's cosines.
 
     The candidates are the best units by closest-phrasing cosine and by BM25; each unit's
     rows are contiguous, so its signals are reductions over its slice of the row scores."""
@@ -341,8 +347,13 @@ def _ranked(
         scores = scores + np.array([bonus.get(unit, 0.0) for unit in units])
     ranked: list[Ranked] = []
     for i in np.argsort(-scores, kind="stable")[:k].tolist():
-        best = starts[i] + int(np.argmax(similarities[starts[i] : stops[i]]))
-        ranked.append((metas[i], float(scores[i]), float(closest[i]), segment.row_texts[best]))
+        if raw is None:
+            best = starts[i] + int(np.argmax(similarities[starts[i] : stops[i]]))
+            similarity = float(closest[i])
+        else:
+            own = view.matrix[starts[i] : stops[i]] @ raw
+            best, similarity = starts[i] + int(np.argmax(own)), float(own.max())
+        ranked.append((metas[i], float(scores[i]), similarity, segment.row_texts[best]))
     return ranked
 
 

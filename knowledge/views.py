@@ -6,6 +6,7 @@ import contextlib
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -17,9 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from knowledge.adapter import example_confirm
 from knowledge.faq_files import FAQ_COLUMNS, RowError, faq_rows_from_file
 from knowledge.forms import FaqImportForm, PromptPreviewForm, TryItForm
-from knowledge.models import Document, PromptTemplate
+from knowledge.models import Document, FaqEntry, PromptTemplate
 from knowledge.prompts import prompt_activate, prompt_active_text, prompt_preview
 from knowledge.search import knowledge_search, route_reason
 from knowledge.services import faq_import
@@ -194,6 +196,29 @@ def try_it_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResp
     title = "Try it: what the assistant finds"
     context = admin_context(request, model_admin, title, **context)
     return render(request, "knowledge/admin/try_it.html", context)
+
+
+@require_POST
+def try_it_confirm_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
+    """ "This FAQ answers it": the question becomes training data of the site's adapter."""
+    faq = get_object_or_404(
+        FaqEntry,
+        pk=int(request.POST.get("faq_id") or 0)
+        if (request.POST.get("faq_id") or "").isdigit()
+        else 0,
+    )
+    if not model_admin.has_change_permission(request, faq):
+        raise PermissionDenied
+    question = request.POST.get("question", "").strip()
+    if question:
+        example_confirm(faq=faq, question=question, user=request.user)
+        messages.success(
+            request,
+            f"Saved: “{faq.question}” answers “{question}”. The site's search learns from it "
+            "in its next training (a few seconds in the background).",
+        )
+    query = urlencode({"site": faq.site_id, "question": question})
+    return HttpResponseRedirect(f"{reverse('admin:knowledge_faqentry_try')}?{query}")
 
 
 # --- Documents ----------------------------------------------------------------------------

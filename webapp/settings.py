@@ -263,6 +263,10 @@ KNOWLEDGE_ANSWER_CHECK = env_bool("KNOWLEDGE_ANSWER_CHECK", True)
 KNOWLEDGE_CHECK_THRESHOLD = env_float("KNOWLEDGE_CHECK_THRESHOLD", 0.37)
 KNOWLEDGE_CHECK_THRESHOLD_ZH = env_float("KNOWLEDGE_CHECK_THRESHOLD_ZH", 0.37)
 KNOWLEDGE_EMBED_THREADS = env_int("KNOWLEDGE_EMBED_THREADS", 2)
+# The per-site query adapter (knowledge.adapter), trained in the batch worker from a site's
+# FAQ phrasings and the questions staff confirmed, this many seconds after the last change.
+KNOWLEDGE_ADAPTER = env_bool("KNOWLEDGE_ADAPTER", True)
+KNOWLEDGE_ADAPTER_TRAIN_DELAY = env_float("KNOWLEDGE_ADAPTER_TRAIN_DELAY", 30.0)
 
 # --- Chat limits -------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 8000)

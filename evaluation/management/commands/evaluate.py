@@ -105,6 +105,12 @@ class Command(BaseCommand):
             "on cross-validated predictions of the labelled examples)",
         )
         parser.add_argument(
+            "--adapter",
+            action="store_true",
+            help="faq: train the site's query adapter from the FAQs' phrasings and report "
+            "the queries with it, beside the same queries without it",
+        )
+        parser.add_argument(
             "--per-intent",
             type=int,
             help="intent: train on this many seeded examples of each intent, test on the rest "
@@ -132,6 +138,7 @@ class Command(BaseCommand):
                     path=path,
                     limit=options["limit"],
                     thresholds=thresholds,
+                    adapter=options["adapter"],
                 )
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
@@ -309,6 +316,13 @@ class Command(BaseCommand):
                 f"{label:22}{cell(figures.get(key)):>10}{cell(baseline.get(key)):>10}"
             )
         self.stdout.write(f"routes: {figures['routes']}")
+        if "without_adapter" in figures:
+            plain, trained = figures["without_adapter"], figures["adapter"]
+            self.stdout.write(
+                f"without the adapter: hit@1 {cell(plain['hit@1'])}, hit@5 {cell(plain['hit@5'])}, "
+                f"MRR {cell(plain['mrr'])}, OOS recall {cell(plain.get('oos_recall'))}, "
+                f"fast-path precision {cell(plain.get('fast_path_precision'))}; adapter {trained}"
+            )
         if run.report is not None:
             self.stdout.write(f"saved as evaluation report {run.report.pk}")
 
