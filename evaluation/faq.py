@@ -32,7 +32,6 @@ from knowledge.search import (
     route_decide,
     site_thresholds,
 )
-from knowledge.search import Thresholds as RouteThresholds
 from knowledge.services import faq_embed, faq_import
 from knowledge.text import tokenize
 from sites.models import Site
@@ -182,19 +181,23 @@ def query_run(site: Site, query: dict[str, Any], baseline: Bm25Baseline) -> Quer
     )
 
 
-def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) -> str:
-    """The route the chat would have taken for this query under other thresholds (the
-    fast path's token agreement as shipped for the query's language)."""
+def outcome_hits(outcome: QueryOutcome) -> list[FaqHit]:
+    """The ranked FAQs of a query as route_decide saw them (what decides the route)."""
     agreements = outcome.agreements or [1.0] * len(outcome.ranked)
-    hits = [
+    return [
         FaqHit(0, faq_id, "", "", "", score, similarity, agreement)
         for faq_id, score, similarity, agreement in zip(
             outcome.ranked, outcome.scores, outcome.similarities, agreements, strict=True
         )
     ]
-    agreement = default_thresholds(outcome.query).agreement
-    limits = RouteThresholds(fast_path, no_answer, passage=2.0, agreement=agreement)
-    route, _ = route_decide(faqs=hits, passages=[], thresholds=limits)
+
+
+def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) -> str:
+    """The route the chat would have taken for this query under other thresholds (the
+    fast path's token agreement and margin as shipped for the query's language)."""
+    shipped = default_thresholds(outcome.query)
+    limits = shipped._replace(fast_path=fast_path, no_answer=no_answer, passage=2.0)
+    route, _ = route_decide(faqs=outcome_hits(outcome), passages=[], thresholds=limits)
     return route
 
 
@@ -216,13 +219,13 @@ def faq_evaluate(
         if queries:  # load the encoder before timing, so p99 is not its start-up
             knowledge_search(site=site, query=queries[0]["query"], k=TOP_K)
         outcomes = [query_run(site, query, baseline) for query in queries]
-        fast_path, no_answer, _, _ = site_thresholds(site)
+        limits = site_thresholds(site)
         figures = run_figures(outcomes)
     params = {
         "path": str(path.resolve()),
         "limit": limit,
         "k": TOP_K,
-        "thresholds": {"fast_path": fast_path, "no_answer": no_answer},
+        "thresholds": {"fast_path": limits.fast_path, "no_answer": limits.no_answer},
         **loaded,
     }
     run = FaqRun(dataset, outcomes, {"dataset": dataset.name, **figures}, params)

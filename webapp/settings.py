@@ -242,11 +242,16 @@ TRANSLATION_MAX_BYTES = env_int("TRANSLATION_MAX_BYTES", 5 * 1024 * 1024)
 # and intent sets through (`evaluate faq --predictions`), and the model's source check
 # (KNOWLEDGE_CHECK_THRESHOLD) decides the rest. Chinese has its own values.
 KNOWLEDGE_FAST_PATH_THRESHOLD = env_float("KNOWLEDGE_FAST_PATH_THRESHOLD", 0.90)
+KNOWLEDGE_FAST_PATH_THRESHOLD_ZH = env_float("KNOWLEDGE_FAST_PATH_THRESHOLD_ZH", 0.90)
 # The fast path also needs the query's words to agree with the matched phrasing's (Jaccard of
 # BM25 tokens): on LCQMC's hard negatives (Chinese pairs that look alike and differ in
 # meaning) 0.8 lifted verbatim precision from 0.80 to 0.93 (`evaluate faq` on lcqmc_hard).
 KNOWLEDGE_FAST_PATH_AGREEMENT = env_float("KNOWLEDGE_FAST_PATH_AGREEMENT", 0.0)
 KNOWLEDGE_FAST_PATH_AGREEMENT_ZH = env_float("KNOWLEDGE_FAST_PATH_AGREEMENT_ZH", 0.8)
+# And that cosine must be ahead of every other ranked FAQ's by this margin
+# (knowledge.search.fast_path_margin): another FAQ nearly as close makes the top one uncertain.
+KNOWLEDGE_FAST_PATH_MARGIN = env_float("KNOWLEDGE_FAST_PATH_MARGIN", 0.0)
+KNOWLEDGE_FAST_PATH_MARGIN_ZH = env_float("KNOWLEDGE_FAST_PATH_MARGIN_ZH", 0.0)
 KNOWLEDGE_NO_ANSWER_THRESHOLD = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD", 0.25)
 KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH", 0.25)
 KNOWLEDGE_PASSAGE_THRESHOLD = env_float("KNOWLEDGE_PASSAGE_THRESHOLD", 0.30)

@@ -7,6 +7,8 @@ from knowledge.search import (
     PassageHit,
     Thresholds,
     faq_confidence,
+    fast_path_doubts,
+    fast_path_margin,
     knowledge_available,
     knowledge_search,
     knowledge_warm,
@@ -255,3 +257,19 @@ def test_token_agreement_tells_a_one_word_difference():
 
     assert token_agreement(tokenize("我的花呗怎么不能用了"), "我的花呗怎么不能用了") == 1.0
     assert token_agreement(tokenize("我的借呗怎么不能用了"), "我的花呗怎么不能用了") < 0.8
+
+
+def test_the_fast_path_needs_a_margin_over_the_runner_up_faq():
+    limits = Thresholds(fast_path=0.9, no_answer=0.3, passage=0.5, margin=0.05)
+    clear = [FaqHit(1, "a", "q", "m", "", 0.95, 0.97), FaqHit(2, "b", "q", "m", "", 0.7, 0.80)]
+    tied = [FaqHit(1, "a", "q", "m", "", 0.95, 0.97), FaqHit(2, "b", "q", "m", "", 0.9, 0.95)]
+    assert fast_path_margin(clear) == pytest.approx(0.17)
+    assert route_decide(faqs=clear, passages=[], thresholds=limits)[0] == "fast_path"
+    assert route_decide(faqs=tied, passages=[], thresholds=limits)[0] == "grounded"
+    # A lower-ranked FAQ whose phrasing is closer leaves the top one uncertain too.
+    closer_below = [clear[0], FaqHit(2, "b", "q", "m", "", 0.9, 0.99)]
+    assert fast_path_margin(closer_below) == pytest.approx(-0.02)
+    assert fast_path_doubts(closer_below, limits) == [
+        "its margin over the runner-up FAQ -0.020 < 0.050"
+    ]
+    assert fast_path_doubts(clear[:1], limits) == []  # a site's only FAQ has no rival
