@@ -20,18 +20,21 @@ import numpy as np
 from django.db import transaction
 
 from chat.models import Conversation
-from evaluation.convert import jsonl_read, ordered_sample, seeded
-from evaluation.metrics import QueryOutcome, run_figures
+from evaluation.convert import jsonl_read, ordered_sample, queries_part, seeded
+from evaluation.metrics import Certainty, QueryOutcome, run_figures
 from evaluation.models import EvaluationReport
 from knowledge.index import index_forget
 from knowledge.models import FaqEntry, KnowledgeSettings
 from knowledge.search import (
+    CJK_CHAR,
     FaqHit,
     default_thresholds,
+    fast_path_doubts,
     knowledge_search,
     route_decide,
     site_thresholds,
 )
+from knowledge.search import Thresholds as RouteThresholds
 from knowledge.services import faq_embed, faq_import
 from knowledge.text import tokenize
 from sites.models import Site
@@ -201,16 +204,43 @@ def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) ->
     return route
 
 
+def outcome_verbatim(outcome: QueryOutcome, certainty: Certainty) -> bool:
+    """Whether the query would be answered verbatim under these fast-path thresholds."""
+    limits = RouteThresholds(
+        certainty.fast_path, 2.0, 2.0, agreement=certainty.agreement, margin=certainty.margin
+    )
+    return not fast_path_doubts(outcome_hits(outcome), limits)
+
+
+def language_of(text: str) -> str:
+    """The language whose routing defaults a query gets (default_thresholds): zh or en."""
+    return "zh" if CJK_CHAR.search(text) else "en"
+
+
+def outcomes_by_language(runs: list[FaqRun]) -> dict[str, dict[str, list[QueryOutcome]]]:
+    """Per language, each run's outcomes of queries in that language (runs without any left
+    out): the fast path is calibrated per language."""
+    languages: dict[str, dict[str, list[QueryOutcome]]] = {}
+    for run in runs:
+        for outcome in run.outcomes:
+            by_set = languages.setdefault(language_of(outcome.query), {})
+            by_set.setdefault(run.dataset.name, []).append(outcome)
+    return languages
+
+
 def faq_evaluate(
     *,
     path: Path,
     limit: int | None = None,
     thresholds: Thresholds = Thresholds(),
+    part: str = "all",
     save: bool = True,
 ) -> FaqRun:
-    """Evaluate one converted dataset end to end; the run is saved as an EvaluationReport."""
+    """Evaluate one converted dataset end to end; the run is saved as an EvaluationReport.
+
+    `part`: "calibrate" or "report" runs one seeded half of the queries (queries_part)."""
     dataset = dataset_load(path)
-    queries = dataset.queries
+    queries = queries_part(dataset.queries, part)
     if limit is not None:
         queries = ordered_sample(seeded(), queries, limit)
     with scratch_site(thresholds) as site:
@@ -220,12 +250,17 @@ def faq_evaluate(
             knowledge_search(site=site, query=queries[0]["query"], k=TOP_K)
         outcomes = [query_run(site, query, baseline) for query in queries]
         limits = site_thresholds(site)
+        routing = {
+            lang: site_thresholds(site, q)._asdict() for lang, q in (("en", ""), ("zh", "中文"))
+        }
         figures = run_figures(outcomes)
     params = {
         "path": str(path.resolve()),
         "limit": limit,
+        "part": part,
         "k": TOP_K,
         "thresholds": {"fast_path": limits.fast_path, "no_answer": limits.no_answer},
+        "routing": routing,  # every threshold, per language
         **loaded,
     }
     run = FaqRun(dataset, outcomes, {"dataset": dataset.name, **figures}, params)
