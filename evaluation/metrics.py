@@ -302,7 +302,7 @@ class Certainty(NamedTuple):
 
     fast_path: float  # the closest phrasing's cosine
     agreement: float  # the query's word agreement with that phrasing
-    margin: float  # that cosine less the runner-up FAQ's
+    margin: float  # the share of the runner-up FAQ's distance it closes (fast_path_margin)
 
 
 # Coarse on purpose: each half of a set holds a few hundred verbatim answers at most, and a
@@ -311,7 +311,7 @@ CERTAINTY_GRID = [
     Certainty(cosine, agreement, margin)
     for cosine in (0.90, 0.92, 0.94, 0.96, 0.98)
     for agreement in (0.0, 0.6, 0.7, 0.8, 0.9, 1.0)
-    for margin in (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2)
+    for margin in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ]
 
 Verbatim = Callable[[QueryOutcome, Certainty], bool]

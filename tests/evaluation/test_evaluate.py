@@ -327,19 +327,19 @@ def close_call(expected: str, top: str, similarity: float, runner_up: float) -> 
 
 def by_similarity_and_margin(o: QueryOutcome, point: Certainty) -> bool:
     top, runner_up = o.similarities
-    return top >= point.fast_path and top - runner_up >= point.margin
+    return top >= point.fast_path and (top - runner_up) / (1 - runner_up) >= point.margin
 
 
 def test_the_fast_path_margin_excludes_a_wrong_answer_unless_it_costs_49_right_ones():
-    clear = [close_call("a", "a", 0.95, 0.5) for _ in range(60)]
-    twin = close_call("a", "b", 0.95, 0.94)  # another FAQ nearly as close answered instead
+    clear = [close_call("a", "a", 0.95, 0.4) for _ in range(60)]  # margin 0.92
+    twin = close_call("a", "b", 0.95, 0.94)  # margin 0.17: another FAQ nearly as close
     choice = certainty_choose({"set": [*clear, twin]}, by_similarity_and_margin)
-    # Any margin from 0.025 keeps the 60 and drops the twin; the strictest such point wins.
-    assert choice["chosen"] == {"fast_path": 0.94, "agreement": 1.0, "margin": 0.2}
+    # Any margin from 0.2 keeps the 60 and drops the twin; the strictest such point wins.
+    assert choice["chosen"] == {"fast_path": 0.94, "agreement": 1.0, "margin": 0.9}
     assert choice["sets"]["set"]["fast_path_precision"] == 1.0 and choice["target_met"]
     # Excluding a wrong answer that sits among 60 right ones at the same margin costs more.
     crowded = [close_call("a", "a", 0.95, 0.94) for _ in range(60)]
     choice = certainty_choose({"set": [*crowded, twin]}, by_similarity_and_margin)
-    assert choice["chosen"]["margin"] == 0.0
+    assert choice["chosen"]["margin"] == 0.1  # the strictest that keeps the 60
     assert choice["sets"]["set"]["fast_path_wrong"] == 1 and choice["target_met"]  # 60 / 61
-    assert [row["certainty"]["margin"] for row in choice["by_margin"]][:3] == [0.0, 0.025, 0.05]
+    assert [row["certainty"]["margin"] for row in choice["by_margin"]][:3] == [0.0, 0.1, 0.2]
