@@ -13,15 +13,23 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from django.core.management import call_command
 from django.test import override_settings
 from rouge_score import rouge_scorer
 
 from chat.models import Generation, Message
-from evaluation.convert import ordered_sample, seeded
-from evaluation.faq import Dataset, DatasetError, Thresholds, dataset_load, faqs_load, scratch_site
+from evaluation.convert import ordered_sample, queries_part, seeded
+from evaluation.faq import (
+    Dataset,
+    DatasetError,
+    Thresholds,
+    dataset_load,
+    faqs_load,
+    language_of,
+    scratch_site,
+)
 from evaluation.metrics import percentile
 from evaluation.models import EvaluationReport
 from knowledge.models import FaqEntry
@@ -31,9 +39,6 @@ from sites.models import Site
 
 WORD = re.compile(r"\w+", re.UNICODE)
 DOCUMENT_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
-
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -60,10 +65,6 @@ class AnswersRun:
     answered: list[Answered]
     figures: dict[str, Any]
     report: EvaluationReport | None = None
-
-
-def language_of(text: str) -> str:
-    return "zh" if CJK_CHAR.search(text) else "en"
 
 
 def words(text: str) -> list[str]:
@@ -261,15 +262,6 @@ def language_figures(rows: list[Answered]) -> dict[str, Any]:
         "ttft_ms_p99": percentile(ttfts, 99),
         "routes": {route: routes.count(route) for route in sorted(set(routes))},
     }
-
-
-def queries_part(queries: list[T], part: str) -> list[T]:
-    """A seeded half of the queries ("calibrate", "report": disjoint), or all of them, so
-    that a threshold is chosen on one half and its figures reported on the other."""
-    if part == "all":
-        return queries
-    calibrate = {id(q) for q in ordered_sample(seeded(), queries, len(queries) // 2)}
-    return [q for q in queries if (id(q) in calibrate) == (part == "calibrate")]
 
 
 def faqs_as_document(faqs: list[dict[str, Any]], folder: Path) -> Path:

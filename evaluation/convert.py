@@ -35,11 +35,13 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 OOS_SHARE = 0.2  # about CLINC150's own mix (1,000 out-of-scope beside 4,500 in-scope)
 DEFAULT_PHRASINGS = 5
 DEFAULT_LIMITS = {"lcqmc": 1000}  # FAQs kept when no limit is given (see above)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -99,6 +101,15 @@ def ordered_sample(rng: random.Random, items: list[Any], n: int) -> list[Any]:
         return list(items)
     picked = set(rng.sample(range(len(items)), n))
     return [item for i, item in enumerate(items) if i in picked]
+
+
+def queries_part(queries: list[T], part: str) -> list[T]:
+    """A seeded half of the queries ("calibrate", "report": disjoint), or all of them, so
+    that a threshold is chosen on one half and its figures reported on the other."""
+    if part == "all":
+        return queries
+    calibrate = {id(q) for q in ordered_sample(seeded(), queries, len(queries) // 2)}
+    return [q for q in queries if (id(q) in calibrate) == (part == "calibrate")]
 
 
 def convert_stackfaq(data: Path, options: ConvertOptions) -> Converted:

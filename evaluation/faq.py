@@ -20,14 +20,16 @@ import numpy as np
 from django.db import transaction
 
 from chat.models import Conversation
-from evaluation.convert import jsonl_read, ordered_sample, seeded
-from evaluation.metrics import QueryOutcome, run_figures
+from evaluation.convert import jsonl_read, ordered_sample, queries_part, seeded
+from evaluation.metrics import Certainty, QueryOutcome, run_figures
 from evaluation.models import EvaluationReport
 from knowledge.index import index_forget
 from knowledge.models import FaqEntry, KnowledgeSettings
 from knowledge.search import (
+    CJK_CHAR,
     FaqHit,
     default_thresholds,
+    fast_path_doubts,
     knowledge_search,
     route_decide,
     site_thresholds,
@@ -182,19 +184,23 @@ def query_run(site: Site, query: dict[str, Any], baseline: Bm25Baseline) -> Quer
     )
 
 
-def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) -> str:
-    """The route the chat would have taken for this query under other thresholds (the
-    fast path's token agreement as shipped for the query's language)."""
+def outcome_hits(outcome: QueryOutcome) -> list[FaqHit]:
+    """The ranked FAQs of a query as route_decide saw them (what decides the route)."""
     agreements = outcome.agreements or [1.0] * len(outcome.ranked)
-    hits = [
+    return [
         FaqHit(0, faq_id, "", "", "", score, similarity, agreement)
         for faq_id, score, similarity, agreement in zip(
             outcome.ranked, outcome.scores, outcome.similarities, agreements, strict=True
         )
     ]
-    agreement = default_thresholds(outcome.query).agreement
-    limits = RouteThresholds(fast_path, no_answer, passage=2.0, agreement=agreement)
-    route, _ = route_decide(faqs=hits, passages=[], thresholds=limits)
+
+
+def outcome_decide(outcome: QueryOutcome, fast_path: float, no_answer: float) -> str:
+    """The route the chat would have taken for this query under other thresholds (the
+    fast path's token agreement and margin as shipped for the query's language)."""
+    shipped = default_thresholds(outcome.query)
+    limits = shipped._replace(fast_path=fast_path, no_answer=no_answer, passage=2.0)
+    route, _ = route_decide(faqs=outcome_hits(outcome), passages=[], thresholds=limits)
     return route
 
 
@@ -219,21 +225,47 @@ def adapter_figures(site: Site) -> dict[str, Any]:
     }
 
 
+def outcome_verbatim(outcome: QueryOutcome, certainty: Certainty) -> bool:
+    """Whether the query would be answered verbatim under these fast-path thresholds."""
+    limits = RouteThresholds(
+        certainty.fast_path, 2.0, 2.0, agreement=certainty.agreement, margin=certainty.margin
+    )
+    return not fast_path_doubts(outcome_hits(outcome), limits)
+
+
+def language_of(text: str) -> str:
+    """The language whose routing defaults a query gets (default_thresholds): zh or en."""
+    return "zh" if CJK_CHAR.search(text) else "en"
+
+
+def outcomes_by_language(runs: list[FaqRun]) -> dict[str, dict[str, list[QueryOutcome]]]:
+    """Per language, each run's outcomes of queries in that language (runs without any left
+    out): the fast path is calibrated per language."""
+    languages: dict[str, dict[str, list[QueryOutcome]]] = {}
+    for run in runs:
+        for outcome in run.outcomes:
+            by_set = languages.setdefault(language_of(outcome.query), {})
+            by_set.setdefault(run.dataset.name, []).append(outcome)
+    return languages
+
+
 def faq_evaluate(
     *,
     path: Path,
     limit: int | None = None,
     thresholds: Thresholds = Thresholds(),
+    part: str = "all",
     save: bool = True,
     adapter: bool = False,
 ) -> FaqRun:
     """Evaluate one converted dataset end to end; the run is saved as an EvaluationReport.
 
+    `part`: "calibrate" or "report" runs one seeded half of the queries (queries_part).
     `adapter`: run the queries once as they are, train the site's query adapter from the
     FAQs' phrasings (knowledge.adapter, in-process), and report the run with it, the first
     run's ranking figures beside it as `without_adapter`."""
     dataset = dataset_load(path)
-    queries = dataset.queries
+    queries = queries_part(dataset.queries, part)
     if limit is not None:
         queries = ordered_sample(seeded(), queries, limit)
     with scratch_site(thresholds) as site:
@@ -251,13 +283,18 @@ def faq_evaluate(
             }
             extra["adapter"] = adapter_figures(site)
             outcomes = [query_run(site, query, baseline) for query in queries]
-        fast_path, no_answer, _, _ = site_thresholds(site)
+        limits = site_thresholds(site)
+        routing = {
+            lang: site_thresholds(site, q)._asdict() for lang, q in (("en", ""), ("zh", "中文"))
+        }
         figures = {**run_figures(outcomes), **extra}
     params = {
         "path": str(path.resolve()),
         "limit": limit,
+        "part": part,
         "k": TOP_K,
-        "thresholds": {"fast_path": fast_path, "no_answer": no_answer},
+        "thresholds": {"fast_path": limits.fast_path, "no_answer": limits.no_answer},
+        "routing": routing,  # every threshold, per language
         **loaded,
     }
     run = FaqRun(dataset, outcomes, {"dataset": dataset.name, **figures}, params)

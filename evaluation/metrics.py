@@ -9,7 +9,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 ANSWER_ROUTES = ("fast_path", "grounded")
 NO_ANSWER = "no_answer"
@@ -133,7 +133,8 @@ def routing_figures(outcomes: Sequence[QueryOutcome], routes: Sequence[str]) -> 
     """How the routes served the queries, for the routes given (actual or re-decided).
 
     answered_hit@1: in-scope queries routed to an answer with the right FAQ first.
-    fast_path_precision: fast-path answers whose FAQ was the right one (out of scope: wrong).
+    fast_path_precision: fast-path answers whose FAQ was the right one (out of scope: wrong);
+    fast_path_coverage: in-scope queries answered verbatim (verbatim_figures).
     """
     in_scope = [(o, r) for o, r in zip(outcomes, routes, strict=True) if o.in_scope]
     fast = [o for o, r in zip(outcomes, routes, strict=True) if r == "fast_path"]
@@ -142,9 +143,24 @@ def routing_figures(outcomes: Sequence[QueryOutcome], routes: Sequence[str]) -> 
     return {
         "answered_hit@1": answered_right / len(in_scope) if in_scope else None,
         "in_scope_no_answer_rate": refused / len(in_scope) if in_scope else None,
-        "fast_path_precision": sum(o.top_right for o in fast) / len(fast) if fast else None,
+        **verbatim_figures(outcomes, [r == "fast_path" for r in routes]),
         "fast_path_share": len(fast) / len(outcomes) if outcomes else None,
         **oos_figures([o.expected for o in outcomes], [r == NO_ANSWER for r in routes]),
+    }
+
+
+def verbatim_figures(outcomes: Sequence[QueryOutcome], verbatim: Sequence[bool]) -> dict:
+    """The fast path's answers: how many, how many wrong (the wrong FAQ, or an out-of-scope
+    query answered), precision, and coverage: the share of in-scope queries answered
+    verbatim (right or wrong)."""
+    fast = [o for o, v in zip(outcomes, verbatim, strict=True) if v]
+    right = sum(o.top_right for o in fast)
+    in_scope = sum(o.in_scope for o in outcomes)
+    return {
+        "fast_path_count": len(fast),
+        "fast_path_wrong": len(fast) - right,
+        "fast_path_precision": right / len(fast) if fast else None,
+        "fast_path_coverage": sum(o.in_scope for o in fast) / in_scope if in_scope else None,
     }
 
 
@@ -226,12 +242,9 @@ def fast_path_sweep(sets: Outcomes, decide: Decide, no_answer: float) -> list[di
     for t in (t for t in GRID if t >= no_answer):
         per_set = {}
         for name, outcomes in sets.items():
-            routes = [decide(o, t, no_answer) for o in outcomes]
-            fast = [o for o, r in zip(outcomes, routes, strict=True) if r == "fast_path"]
-            per_set[name] = {
-                "fast_path_count": len(fast),
-                "fast_path_precision": sum(o.top_right for o in fast) / len(fast) if fast else None,
-                "fast_path_share": len(fast) / len(outcomes) if outcomes else None,
+            verbatim = [decide(o, t, no_answer) == "fast_path" for o in outcomes]
+            per_set[name] = verbatim_figures(outcomes, verbatim) | {
+                "fast_path_share": sum(verbatim) / len(outcomes) if outcomes else None,
             }
         rows.append({"fast_path": t, "sets": per_set})
     return rows
@@ -276,6 +289,73 @@ def thresholds_choose(sets: Outcomes, decide: Decide) -> dict:
         "sweep": sweep,
         "fast_path_sweep": fast_rows,
     }
+
+
+# --- Fast-path certainty, per language ----------------------------------------------------
+# A wrong verbatim answer costs what this many right ones gain: a threshold is loosened only
+# where the verbatim answers it adds are right at least FAST_PATH_PRECISION_TARGET of the time.
+WRONG_VERBATIM_COST = round(FAST_PATH_PRECISION_TARGET / (1 - FAST_PATH_PRECISION_TARGET))
+
+
+class Certainty(NamedTuple):
+    """The fast path's thresholds for one language (knowledge.search.Thresholds)."""
+
+    fast_path: float  # the closest phrasing's cosine
+    agreement: float  # the query's word agreement with that phrasing
+    margin: float  # the share of the runner-up FAQ's distance it closes (fast_path_margin)
+
+
+# Coarse on purpose: each half of a set holds a few hundred verbatim answers at most, and a
+# finer grid would pick thresholds that exclude single queries of the calibration half.
+CERTAINTY_GRID = [
+    Certainty(cosine, agreement, margin)
+    for cosine in (0.90, 0.92, 0.94, 0.96, 0.98)
+    for agreement in (0.0, 0.6, 0.7, 0.8, 0.9, 1.0)
+    for margin in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+]
+
+Verbatim = Callable[[QueryOutcome, Certainty], bool]
+
+
+def certainty_choose(sets: Outcomes, verbatim: Verbatim) -> dict[str, Any]:
+    """The fast-path thresholds for one language's sets: the grid point whose verbatim
+    answers, summed over the sets, are right most often net of WRONG_VERBATIM_COST per wrong
+    one; among equals the strictest (largest margin, then cosine, then agreement).
+    `target_met`: precision reaches the target on every set with FAST_PATH_MIN_COUNT
+    verbatim answers."""
+    rows = []
+    for point in CERTAINTY_GRID:
+        per_set = {
+            name: verbatim_figures(outcomes, [verbatim(o, point) for o in outcomes])
+            for name, outcomes in sets.items()
+        }
+        gain = sum(
+            f["fast_path_count"] - (1 + WRONG_VERBATIM_COST) * f["fast_path_wrong"]
+            for f in per_set.values()
+        )
+        rows.append({"certainty": point, "gain": gain, "sets": per_set})
+    best = max(rows, key=_net_then_strictest)
+    margins = sorted({point.margin for point in CERTAINTY_GRID})
+    best_by_margin = [
+        max((r for r in rows if r["certainty"].margin == m), key=_net_then_strictest)
+        for m in margins
+    ]
+    return {
+        "chosen": best["certainty"]._asdict(),
+        "gain": best["gain"],
+        "sets": best["sets"],
+        "target_met": all(
+            f["fast_path_count"] < FAST_PATH_MIN_COUNT
+            or f["fast_path_precision"] >= FAST_PATH_PRECISION_TARGET
+            for f in best["sets"].values()
+        ),
+        "by_margin": [row | {"certainty": row["certainty"]._asdict()} for row in best_by_margin],
+    }
+
+
+def _net_then_strictest(row: dict[str, Any]) -> tuple[float, ...]:
+    point = row["certainty"]
+    return (row["gain"], point.margin, point.fast_path, point.agreement)
 
 
 def mean_answered(row: dict) -> float:
@@ -350,10 +430,16 @@ def score_separation(sets: Outcomes) -> dict[str, dict[str, Any]]:
     return table
 
 
-def calibration_report(sets: Outcomes, decide: Decide) -> dict:
-    """The threshold sweeps, the chosen thresholds and the comparison of scores."""
+def calibration_report(
+    sets: Outcomes, decide: Decide, languages: Mapping[str, Outcomes], verbatim: Verbatim
+) -> dict:
+    """The threshold sweeps, the chosen thresholds and the comparison of scores; the
+    fast path's certainty per language (`languages`: each language's outcomes by set)."""
     choice = thresholds_choose(sets, decide)
     return {
+        "fast_path_certainty": {
+            language: certainty_choose(by_set, verbatim) for language, by_set in languages.items()
+        },
         "sets": list(sets),
         "no_answer_threshold": choice["no_answer"]["no_answer"],
         "fast_path_threshold": choice["fast_path"]["fast_path"],

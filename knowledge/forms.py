@@ -170,8 +170,11 @@ class KnowledgeSettingsForm(forms.ModelForm):
         model = KnowledgeSettings
         fields = ("site", "fast_path_threshold", "no_answer_threshold")
         help_texts = {
-            "fast_path_threshold": "Answer with the FAQ text as is at this similarity or above "
-            f"(blank: {settings.KNOWLEDGE_FAST_PATH_THRESHOLD}).",
+            "fast_path_threshold": "Answer with the FAQ text as is at this similarity or above, "
+            "for questions in any language (blank: "
+            f"{settings.KNOWLEDGE_FAST_PATH_THRESHOLD}, Chinese "
+            f"{settings.KNOWLEDGE_FAST_PATH_THRESHOLD_ZH}; the word agreement and the margin "
+            "over the next closest FAQ are needed too).",
             "no_answer_threshold": "Below this FAQ confidence, say the answer is not known "
             f"(blank: {settings.KNOWLEDGE_NO_ANSWER_THRESHOLD}).",
         }

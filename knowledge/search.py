@@ -156,6 +156,9 @@ class Thresholds(NamedTuple):
     # token_agreement the fast path needs too: Chinese questions that look alike and differ
     # in one word (花呗 / 借呗, 坏了 / 丢了) sit above any cosine threshold.
     agreement: float = 0.0
+    # fast_path_margin the fast path needs too: when another FAQ is nearly as close, the
+    # top one is not certain (two entries asking the same thing, or a question between two).
+    margin: float = 0.0
 
 
 def token_agreement(query_tokens: list[str], phrasing: str) -> float:
@@ -178,17 +181,43 @@ def faq_confidence(faqs: list[FaqHit]) -> float:
     return scores[0] - (CROWD_WEIGHT * sum(rest) / len(rest) if rest else 0.0)
 
 
+def fast_path_margin(faqs: list[FaqHit]) -> float:
+    """How far ahead the top FAQ's closest phrasing is: the share of the runner-up's cosine
+    distance from the query (1 - its similarity) that the top one closes. 1.0 for an exact
+    match whatever the runner-up, about 0 for two FAQs as close, negative when a
+    lower-ranked FAQ is closer. The runner-up is the closest of the other FAQs ranked.
+
+    Relative, not a plain difference: an exact question of a site whose FAQs look alike has
+    a runner-up at 0.85-0.88 (花呗分期怎么还款 / 花呗账单怎么分期), and a difference large
+    enough to stop near ties held those certain answers back."""
+    if not faqs:
+        return 0.0
+    top = faqs[0].similarity
+    runner_up = max((hit.similarity for hit in faqs[1:]), default=0.0)
+    return (top - runner_up) / max(1.0 - runner_up, 1e-6)
+
+
+def fast_path_doubts(faqs: list[FaqHit], thresholds: Thresholds) -> list[str]:
+    """Why the top FAQ's answer may not be sent verbatim, one phrase per unmet threshold
+    (none: the fast path). `faqs` as for route_decide."""
+    if not faqs:
+        return ["no FAQ matches"]
+    top, margin = faqs[0], fast_path_margin(faqs)
+    checks = (
+        ("the closest phrasing's similarity", top.similarity, thresholds.fast_path),
+        ("its word agreement", top.agreement, thresholds.agreement),
+        ("its margin over the runner-up FAQ", margin, thresholds.margin),
+    )
+    return [f"{name} {value:.3f} < {limit:.3f}" for name, value, limit in checks if value < limit]
+
+
 def route_decide(
     *, faqs: list[FaqHit], passages: list[PassageHit], thresholds: Thresholds
 ) -> tuple[Route, float]:
     """(route, confidence): answer with the top FAQ verbatim, ground an answer, or decline.
 
     `faqs` are best first, at least CONFIDENCE_DEPTH of them when the site has that many."""
-    if (
-        faqs
-        and faqs[0].similarity >= thresholds.fast_path
-        and faqs[0].agreement >= thresholds.agreement
-    ):
+    if faqs and not fast_path_doubts(faqs, thresholds):
         return "fast_path", faqs[0].similarity
     confidence = faq_confidence(faqs)
     if faqs and confidence >= thresholds.no_answer:
@@ -199,24 +228,31 @@ def route_decide(
 
 
 def route_reason(result: SearchResult) -> str:
-    """Why the route was chosen, in the thresholds' own terms (the admin's Try it)."""
+    """Why the route was chosen, in the thresholds' own terms (the admin's Try it, which asks
+    for enough FAQs to see the runner-up)."""
     limits = result.thresholds
     top = result.faqs[0] if result.faqs else None
     passage = result.passages[0].similarity if result.passages else 0.0
     if result.route == "fast_path" and top is not None:
         return (
-            f"the closest phrasing's similarity {top.similarity:.3f} >= {limits.fast_path:.2f} "
-            f"and its word agreement {top.agreement:.2f} >= {limits.agreement:.2f}"
+            f"the closest phrasing's similarity {top.similarity:.3f} >= {limits.fast_path:.3f}, "
+            f"its word agreement {top.agreement:.3f} >= {limits.agreement:.3f} and its margin "
+            f"over the runner-up FAQ {fast_path_margin(result.faqs):.3f} >= {limits.margin:.3f}"
         )
     floors = (
         f"FAQ confidence {result.faq_confidence:.3f} (floor {limits.no_answer:.2f}), "
         f"best passage {passage:.3f} (floor {limits.passage:.2f})"
     )
+    not_verbatim = ""  # what kept the top FAQ's answer from going out as is
+    if top is not None:
+        doubts = " and ".join(fast_path_doubts(result.faqs, limits))
+        not_verbatim = f"not answered verbatim, as {doubts}; "
     if result.route == "no_answer":
-        return f"nothing is close enough: {floors}"
+        return f"{not_verbatim}nothing is close enough: {floors}"
     return (
-        f"{floors}: the model answers from the sources unless its probability that they do "
-        "not answer reaches the check threshold (scored in the worker, kept with the answer)"
+        f"{not_verbatim}{floors}: the model answers from the sources unless its probability "
+        "that they do not answer reaches the check threshold (scored in the worker, kept with "
+        "the answer)"
     )
 
 
@@ -227,16 +263,18 @@ def default_thresholds(query: str = "") -> Thresholds:
     ones, so a Chinese query has its own calibrated defaults."""
     if CJK_CHAR.search(query):
         return Thresholds(
-            fast_path=settings.KNOWLEDGE_FAST_PATH_THRESHOLD,
+            fast_path=settings.KNOWLEDGE_FAST_PATH_THRESHOLD_ZH,
             no_answer=settings.KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH,
             passage=settings.KNOWLEDGE_PASSAGE_THRESHOLD_ZH,
             agreement=settings.KNOWLEDGE_FAST_PATH_AGREEMENT_ZH,
+            margin=settings.KNOWLEDGE_FAST_PATH_MARGIN_ZH,
         )
     return Thresholds(
         fast_path=settings.KNOWLEDGE_FAST_PATH_THRESHOLD,
         no_answer=settings.KNOWLEDGE_NO_ANSWER_THRESHOLD,
         passage=settings.KNOWLEDGE_PASSAGE_THRESHOLD,
         agreement=settings.KNOWLEDGE_FAST_PATH_AGREEMENT,
+        margin=settings.KNOWLEDGE_FAST_PATH_MARGIN,
     )
 
 

@@ -11,8 +11,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evaluation.metrics import (
+    Certainty,
     QueryOutcome,
     auroc,
+    certainty_choose,
     hit_at_k,
     mean_reciprocal_rank,
     percentile,
@@ -110,6 +112,31 @@ def test_calibrate_prints_the_thresholds_to_ship():
     text = out.getvalue()
     assert "Chosen: KNOWLEDGE_NO_ANSWER_THRESHOLD=" in text
     assert "Scores: AUROC" in text and "top_minus_half_rest" in text
+
+
+@pytest.mark.django_db
+def test_the_calibrate_and_report_parts_split_the_queries_in_two(tmp_path):
+    halves = {}
+    for part in ("calibrate", "report"):
+        predictions = tmp_path / f"{part}.jsonl"
+        [report] = evaluate(
+            "--dataset", str(TINY), "--part", part, "--predictions", str(predictions)
+        )
+        assert report["queries"] == 6 and report["params"]["part"] == part
+        assert 0 <= report["fast_path_coverage"] <= 1
+        halves[part] = {row["query"] for row in read_lines(predictions)}
+    assert not halves["calibrate"] & halves["report"]
+    everything = {row["query"] for row in read_lines(TINY / "queries.jsonl")}
+    assert halves["calibrate"] | halves["report"] == everything
+
+
+@pytest.mark.django_db
+def test_calibrate_prints_the_fast_path_thresholds_of_each_language():
+    out = io.StringIO()
+    call_command("evaluate", "faq", "--dataset", str(TINY), "--calibrate", stdout=out)
+    text = out.getvalue()
+    assert "Chosen for en" in text and "KNOWLEDGE_FAST_PATH_MARGIN=" in text
+    assert "Chosen for zh" in text and "KNOWLEDGE_FAST_PATH_MARGIN_ZH=" in text
 
 
 @pytest.mark.django_db
@@ -290,3 +317,29 @@ def test_calibration_falls_back_to_the_macro_oos_recall_when_the_targets_cannot_
     assert not choice["targets_met"] and choice["met_no_answer"] == []
     # Recall is 1.0 on "a" above 0.40 and on "b" above 0.60: the mean reaches 0.8 at 0.61.
     assert choice["no_answer"]["no_answer"] == 0.61
+
+
+def close_call(expected: str, top: str, similarity: float, runner_up: float) -> QueryOutcome:
+    o = outcome(expected, [top, "other"])
+    o.similarities = [similarity, runner_up]
+    return o
+
+
+def by_similarity_and_margin(o: QueryOutcome, point: Certainty) -> bool:
+    top, runner_up = o.similarities
+    return top >= point.fast_path and (top - runner_up) / (1 - runner_up) >= point.margin
+
+
+def test_the_fast_path_margin_excludes_a_wrong_answer_unless_it_costs_49_right_ones():
+    clear = [close_call("a", "a", 0.95, 0.4) for _ in range(60)]  # margin 0.92
+    twin = close_call("a", "b", 0.95, 0.94)  # margin 0.17: another FAQ nearly as close
+    choice = certainty_choose({"set": [*clear, twin]}, by_similarity_and_margin)
+    # Any margin from 0.2 keeps the 60 and drops the twin; the strictest such point wins.
+    assert choice["chosen"] == {"fast_path": 0.94, "agreement": 1.0, "margin": 0.9}
+    assert choice["sets"]["set"]["fast_path_precision"] == 1.0 and choice["target_met"]
+    # Excluding a wrong answer that sits among 60 right ones at the same margin costs more.
+    crowded = [close_call("a", "a", 0.95, 0.94) for _ in range(60)]
+    choice = certainty_choose({"set": [*crowded, twin]}, by_similarity_and_margin)
+    assert choice["chosen"]["margin"] == 0.1  # the strictest that keeps the 60
+    assert choice["sets"]["set"]["fast_path_wrong"] == 1 and choice["target_met"]  # 60 / 61
+    assert [row["certainty"]["margin"] for row in choice["by_margin"]][:3] == [0.0, 0.1, 0.2]

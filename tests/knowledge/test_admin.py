@@ -4,6 +4,7 @@ prompt versions, thresholds; and who is refused."""
 import io
 import json
 import os
+import re
 import time
 
 import lxml.html
@@ -259,6 +260,18 @@ def test_try_it_ranks_the_faqs_and_shows_the_route(staff, site):
     )
     assert text_of(response, "//*[@id='route']")[0].startswith("Route: no_answer")
     assert "nothing is close enough" in text_of(response, "//*[@id='route-reason']")[0]
+
+
+def test_try_it_says_what_held_a_near_copy_back_from_a_verbatim_answer(staff, site):
+    faq_add(site, "花呗分期怎么还款", "花呗分期的还款：每月还款日自动扣除当期金额。")
+    faq_add(site, "花呗账单怎么分期", "在账单页面选择期数即可。")
+    question = "花呗分期怎么提前还款"
+    response = staff.get(url("faqentry_try"), {"site": site.id, "question": question})
+    assert text_of(response, "//*[@id='route']")[0].startswith("Route: grounded")
+    (why,) = text_of(response, "//*[@id='route-reason']")
+    assert why.startswith("Why: not answered verbatim, as ")
+    assert re.search(r"its margin over the runner-up FAQ 0\.\d+ < 0\.800", why)
+    assert "nothing is close enough" not in why
 
 
 # --- Documents ------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from knowledge.search import (
     PassageHit,
     Thresholds,
     faq_confidence,
+    fast_path_doubts,
+    fast_path_margin,
     knowledge_available,
     knowledge_search,
     knowledge_warm,
@@ -255,3 +257,73 @@ def test_token_agreement_tells_a_one_word_difference():
 
     assert token_agreement(tokenize("我的花呗怎么不能用了"), "我的花呗怎么不能用了") == 1.0
     assert token_agreement(tokenize("我的借呗怎么不能用了"), "我的花呗怎么不能用了") < 0.8
+
+
+def test_the_fast_path_needs_a_margin_over_the_runner_up_faq():
+    limits = Thresholds(fast_path=0.9, no_answer=0.3, passage=0.5, margin=0.5)
+    clear = [FaqHit(1, "a", "q", "m", "", 0.95, 0.97), FaqHit(2, "b", "q", "m", "", 0.7, 0.80)]
+    tied = [FaqHit(1, "a", "q", "m", "", 0.95, 0.97), FaqHit(2, "b", "q", "m", "", 0.9, 0.95)]
+    # The top one closes 85 % of the runner-up's distance (0.20) to the query, and 40 % of 0.05.
+    assert fast_path_margin(clear) == pytest.approx(0.85)
+    assert route_decide(faqs=clear, passages=[], thresholds=limits)[0] == "fast_path"
+    assert fast_path_margin(tied) == pytest.approx(0.4)
+    assert route_decide(faqs=tied, passages=[], thresholds=limits)[0] == "grounded"
+    # An exact match is certain however close the runner-up, unless it is exact too.
+    exact = [FaqHit(1, "a", "q", "m", "", 1.0, 1.0), FaqHit(2, "b", "q", "m", "", 0.9, 0.95)]
+    assert fast_path_margin(exact) == pytest.approx(1.0)
+    assert fast_path_margin([exact[0], exact[0]]) == 0.0
+    # A lower-ranked FAQ whose phrasing is closer leaves the top one uncertain too.
+    closer_below = [clear[0], FaqHit(2, "b", "q", "m", "", 0.9, 0.99)]
+    assert fast_path_doubts(closer_below, limits) == [
+        "its margin over the runner-up FAQ -2.000 < 0.500"
+    ]
+    assert fast_path_doubts(clear[:1], limits) == []  # a site's only FAQ has no rival
+
+
+@pytest.fixture
+def huabei(db):
+    """A consumer-credit help centre whose entries look alike and differ in meaning."""
+    site = SiteFactory.create()
+    faq_add(site, "花呗分期怎么还款", "花呗分期的还款：每月还款日自动从余额扣除当期应还金额。")
+    faq_add(site, "花呗账单怎么分期", "在账单页面选择期数即可。")
+    faq_add(site, "花呗可以提前还款吗", "可以，在花呗页面点“提前还款”，不收手续费。")
+    faq_add(site, "借呗可以提前还款吗", "可以，提前还款只收已借天数的利息。")
+    faq_add(site, "借呗怎么还款", "借呗到期自动从余额扣款，也可以在借呗页面主动还款。")
+    faq_add(site, "花呗逾期了怎么办", "请尽快还款：逾期每天收取罚息，并会影响信用记录。")
+    return site
+
+
+@pytest.mark.django_db
+def test_a_chinese_near_duplicate_question_gets_no_verbatim_answer(huabei, settings):
+    from chat.answers import answer_plan
+
+    # Early repayment of an instalment plan is not how an instalment plan is repaid: the
+    # model answers from the sources instead of sending 花呗分期怎么还款's answer as is.
+    question = "花呗分期怎么提前还款"
+    plan = answer_plan(site=huabei, question=question)
+    assert plan.route == "grounded" and plan.text == "" and len(plan.sources) == 2
+    # Without the margin and the Chinese cosine, the look-alike's answer went out verbatim.
+    settings.KNOWLEDGE_FAST_PATH_MARGIN_ZH, settings.KNOWLEDGE_FAST_PATH_THRESHOLD_ZH = 0.0, 0.9
+    plan = answer_plan(site=huabei, question=question)
+    assert (plan.route, plan.sources[0]["title"]) == ("fast_path", "花呗分期怎么还款")
+
+
+@pytest.mark.django_db
+def test_a_question_asking_about_the_other_product_gets_no_verbatim_answer(huabei):
+    from chat.answers import answer_plan
+
+    assert answer_plan(site=huabei, question="借呗逾期了怎么办").route == "grounded"  # 花呗's
+
+
+@pytest.mark.django_db
+def test_a_clear_exact_question_still_gets_the_approved_answer_verbatim(huabei):
+    from chat.answers import answer_plan
+
+    plan = answer_plan(site=huabei, question="借呗怎么还款")
+    assert plan.route == "fast_path"
+    assert plan.text == "借呗到期自动从余额扣款，也可以在借呗页面主动还款。"
+    assert answer_plan(site=huabei, question="花呗能提前还款吗").route == "fast_path"
+    english = SiteFactory.create()
+    faq_add(english, "How do I reset my password?", "Use 'Forgot password'.")
+    faq_add(english, "How do I change my email address?", "Settings > Account > Email.")
+    assert answer_plan(site=english, question="How do I reset my password?").route == "fast_path"

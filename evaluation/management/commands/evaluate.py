@@ -4,8 +4,10 @@ Prints hit@1, hit@5, MRR (the ranking, whatever the route), answered hit@1 (rout
 answer with the right FAQ first), out-of-scope precision/recall (declined = the
 no_answer route), fast-path precision, routes and latency, each beside a plain BM25
 baseline, and saves the run as an EvaluationReport. `--dataset` may be repeated; with
-`--json` each run is one JSON line. `--calibrate` sweeps the routing thresholds over all
-the datasets given and prints the ones to ship (rules in evaluation/metrics.py).
+`--json` each run is one JSON line. `--part calibrate|report` runs one seeded half of each
+set's queries. `--calibrate` sweeps the routing thresholds over all the datasets given,
+and the fast path's certainty per language, and prints the ones to ship (rules in
+evaluation/metrics.py): calibrate on `--part calibrate`, report with `--part report`.
 
 Example: evaluate_convert --source clinc150 --out /tmp/eval/clinc150, then
 evaluate faq --dataset /tmp/eval/clinc150 --json --predictions /tmp/clinc150.jsonl
@@ -21,12 +23,21 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluation.faq import DatasetError, FaqRun, Thresholds, faq_evaluate, outcome_decide
+from evaluation.faq import (
+    DatasetError,
+    FaqRun,
+    Thresholds,
+    faq_evaluate,
+    outcome_decide,
+    outcome_verbatim,
+    outcomes_by_language,
+)
 from evaluation.metrics import (
     ANSWERED_HIT1_TARGET,
     FAST_PATH_MIN_COUNT,
     FAST_PATH_PRECISION_TARGET,
     OOS_RECALL_TARGET,
+    WRONG_VERBATIM_COST,
     QueryOutcome,
     calibration_report,
 )
@@ -39,6 +50,7 @@ ROWS = (
     ("oos_precision", "OOS precision"),
     ("oos_recall", "OOS recall"),
     ("fast_path_precision", "fast-path precision"),
+    ("fast_path_coverage", "fast-path coverage"),
     ("in_scope_no_answer_rate", "in-scope no-answer"),
     ("latency_ms_p50", "latency p50 ms"),
     ("latency_ms_p99", "latency p99 ms"),
@@ -65,7 +77,7 @@ class Command(BaseCommand):
             "--part",
             choices=["all", "calibrate", "report"],
             default="all",
-            help="answers, summarize, translate: a seeded half of the queries or items "
+            help="faq, answers, summarize, translate: a seeded half of the queries or items "
             "(calibrate on one, report the other)",
         )
         parser.add_argument(
@@ -139,6 +151,7 @@ class Command(BaseCommand):
                     limit=options["limit"],
                     thresholds=thresholds,
                     adapter=options["adapter"],
+                    part=options["part"],
                 )
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
@@ -148,9 +161,10 @@ class Command(BaseCommand):
             predictions_write(options["predictions"], runs)
         if options["calibrate"]:
             outcomes = {run.dataset.name: run.outcomes for run in runs}
-            self.calibration_print(
-                calibration_report(outcomes, outcome_decide), as_json=options["json"]
+            report = calibration_report(
+                outcomes, outcome_decide, outcomes_by_language(runs), outcome_verbatim
             )
+            self.calibration_print(report, as_json=options["json"])
 
     def translate_handle(self, options: dict[str, Any]) -> None:
         from evaluation.translations import translate_evaluate
@@ -374,9 +388,47 @@ def calibration_lines(report: dict[str, Any]) -> list[str]:
     )
     lines.append(
         f"Chosen: KNOWLEDGE_NO_ANSWER_THRESHOLD={report['no_answer_threshold']:.2f} "
-        f"KNOWLEDGE_FAST_PATH_THRESHOLD={report['fast_path_threshold']:.2f}"
+        f"(the fast path per language below)"
     )
-    return lines + score_lines(report["score_separation"])
+    certainty = report["fast_path_certainty"]
+    return lines + score_lines(report["score_separation"]) + certainty_lines(certainty)
+
+
+def certainty_lines(languages: dict[str, Any]) -> list[str]:
+    """Per language: the best thresholds at each margin, with each set's verbatim answers
+    (count, wrong, precision, coverage of in-scope queries), and the choice."""
+    lines = [
+        f"Fast path per language: right verbatim answers less {WRONG_VERBATIM_COST} per wrong "
+        f"one, highest wins (target precision {FAST_PATH_PRECISION_TARGET} on every set with "
+        f">= {FAST_PATH_MIN_COUNT} verbatim answers)"
+    ]
+    for language, choice in languages.items():
+        sets = list(choice["sets"])
+        lines.append(
+            f"  {language}: margin  cosine  agreement     net  "
+            + "  ".join(f"{name[:30]:>30}" for name in sets)
+            + "  (verbatim / wrong / precision / coverage)"
+        )
+        for row in choice["by_margin"]:
+            point = row["certainty"]
+            cells = (
+                f"{f['fast_path_count']} / {f['fast_path_wrong']} / "
+                f"{cell(f['fast_path_precision'])} / {cell(f['fast_path_coverage'])}"
+                for f in row["sets"].values()
+            )
+            lines.append(
+                f"      {point['margin']:>10.3f}  {point['fast_path']:>6.2f}  "
+                f"{point['agreement']:>9.2f}  {row['gain']:>6}  "
+                + "  ".join(f"{c:>30}" for c in cells)
+            )
+        chosen, suffix = choice["chosen"], "_ZH" if language == "zh" else ""
+        met = "met" if choice["target_met"] else "NOT met"
+        lines.append(
+            f"    Chosen for {language} (target {met}): KNOWLEDGE_FAST_PATH_THRESHOLD{suffix}="
+            f"{chosen['fast_path']:.2f} KNOWLEDGE_FAST_PATH_AGREEMENT{suffix}="
+            f"{chosen['agreement']:.2f} KNOWLEDGE_FAST_PATH_MARGIN{suffix}={chosen['margin']:.3f}"
+        )
+    return lines
 
 
 def shown(value: float, chosen: float) -> bool:
