@@ -152,3 +152,19 @@ def test_try_it_confirms_a_question_for_an_faq_and_queues_the_training(
     change = client.get(reverse("admin:knowledge_faqentry_change", args=[premium.id]))
     assert "switch me to blue" in change.content.decode()
     assert client.get(reverse("admin:knowledge_queryadapter_changelist")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_adapter_ranks_but_does_not_change_what_retrieval_declines(store):
+    queries = (
+        "what's the weather like tomorrow",
+        "do you have a shop in Paris",
+        "where is my parcel",
+    )
+    before = {q: knowledge_search(site=store, query=q, k=5) for q in queries}
+    _confirm(store)
+    assert _train(store).active
+    for query in queries:
+        after = knowledge_search(site=store, query=query, k=5)
+        assert after.route == before[query].route, query
+        assert after.faq_confidence == pytest.approx(before[query].faq_confidence, abs=1e-4)
