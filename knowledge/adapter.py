@@ -27,7 +27,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from inference.training import small_training
-from knowledge.embeddings import DIM, embed, vectors_from_bytes
+from knowledge.embeddings import DIM, vectors_from_bytes
 from knowledge.models import FaqEntry, FaqExample, FaqVector, QueryAdapter
 from sites.models import Site
 from webapp.redis import redis_key, redis_sync
@@ -46,50 +46,53 @@ TEMPERATURE = 20.0  # cosine logits are scaled by this before the softmax over F
 
 @dataclass(frozen=True)
 class Questions:
-    """Training questions of a site: their vectors and the FAQ (pk) each belongs to."""
+    """Training questions of a site: their vectors, the FAQ (pk) each belongs to, and which
+    are the FAQs' phrasings (the rows a search matches; the others are confirmed questions)."""
 
     vectors: np.ndarray  # (N, DIM)
     faq_ids: np.ndarray  # (N,)
+    phrasing: np.ndarray  # (N,) bool
+
+    def subset(self, mask: np.ndarray) -> "Questions":
+        return Questions(self.vectors[mask], self.faq_ids[mask], self.phrasing[mask])
 
 
 def site_questions(site_id: int) -> Questions:
-    """The phrasings of the site's enabled FAQs (their stored vectors) and the questions
-    staff confirmed for an FAQ (embedded now)."""
-    rows = FaqVector.objects.filter(
-        faq__site_id=site_id, faq__enabled=True, kind=FaqVector.Kind.PHRASING
-    ).order_by("faq_id", "id")
+    """The questions of the site's enabled FAQs as the search holds them: their phrasings and
+    the questions staff confirmed for them (stored vectors; nothing is embedded here)."""
+    kinds = (FaqVector.Kind.PHRASING, FaqVector.Kind.EXAMPLE)
+    rows = FaqVector.objects.filter(faq__site_id=site_id, faq__enabled=True, kind__in=kinds)
     faq_ids, raws = [], []
-    for faq_id, raw in rows.values_list("faq_id", "vector"):
+    for faq_id, raw in rows.order_by("faq_id", "id").values_list("faq_id", "vector"):
         if len(raw) == DIM * 4:
             faq_ids.append(faq_id)
             raws.append(raw)
-    vectors = [vectors_from_bytes(raws)] if raws else []
-    examples = list(
-        FaqExample.objects.filter(site_id=site_id, faq__enabled=True)
-        .order_by("id")
-        .values_list("faq_id", "text")
-    )
-    if examples:
-        vectors.append(embed([text for _, text in examples]))
-        faq_ids += [faq_id for faq_id, _ in examples]
-    matrix = np.vstack(vectors) if vectors else np.zeros((0, DIM), np.float32)
-    return Questions(matrix.astype(np.float32), np.array(faq_ids, dtype=np.int64))
+    matrix = vectors_from_bytes(raws) if raws else np.zeros((0, DIM), np.float32)
+    ids = np.array(faq_ids, dtype=np.int64)
+    return Questions(matrix.astype(np.float32), ids, np.ones(len(ids), dtype=bool))
 
 
 def adapter_fit(questions: Questions, *, epochs: int = EPOCHS, seed: int = 0) -> np.ndarray:
-    """A (DIM x DIM) for `q -> normalize(q + q @ A)`, trained with torch (the batch worker)."""
+    """A (DIM x DIM) for `q -> normalize(q + q @ A)`, trained with torch (the batch worker).
+
+    Each question is to rank its own FAQ first, an FAQ being the mean of its phrasings as
+    the search holds them (not adapted); a phrasing is left out of its own FAQ's mean, and
+    the sole phrasing of an FAQ, with nothing left to match, teaches nothing."""
     with small_training(seed) as torch:
         normalize, cross_entropy = torch.nn.functional.normalize, torch.nn.functional.cross_entropy
         classes, owner = np.unique(questions.faq_ids, return_inverse=True)
         x = torch.tensor(questions.vectors)
         labels = torch.tensor(owner)
-        members = torch.nn.functional.one_hot(labels, len(classes)).float()  # (N, FAQs)
-        sums = members.T @ x  # each FAQ's phrasings added up (the stored side: not adapted)
-        own = normalize(sums[labels] - x, dim=1)  # the FAQ without the question itself
+        stored = torch.tensor(questions.phrasing)
+        members = torch.nn.functional.one_hot(labels, len(classes)).float() * stored[:, None]
+        sums = members.T @ x  # (FAQs, DIM): each FAQ's phrasings added up
+        rest = sums[labels] - x * stored[:, None]  # the question's FAQ without the question
+        useful = rest.norm(dim=1) > 1e-6
+        x, labels, own = x[useful], labels[useful], normalize(rest[useful], dim=1)
         centroids = normalize(sums, dim=1)
         a = torch.zeros(DIM, DIM, requires_grad=True)
         optimizer = torch.optim.Adam([a], lr=LEARNING_RATE)
-        for _ in range(epochs):
+        for _ in range(epochs if len(x) else 0):
             q = normalize(x + x @ a, dim=1)
             logits = TEMPERATURE * (q @ centroids.T)
             mine = TEMPERATURE * (q * own).sum(1, keepdim=True)
@@ -109,11 +112,11 @@ def adapted(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 
 
 def ranking_hit1(questions: Questions, held: np.ndarray, matrix: np.ndarray | None) -> float:
-    """hit@1 of the held-out questions against the training questions' FAQs (the mean and the
-    closest of their phrasings, as the search weighs them), with or without the adapter."""
-    train = ~held
-    classes = np.unique(questions.faq_ids[train])
-    vectors, owners = questions.vectors[train], questions.faq_ids[train]
+    """hit@1 of the held-out questions against the FAQs' phrasings left in training (the mean
+    and the closest of them, as the search weighs them), with or without the adapter."""
+    index = ~held & questions.phrasing
+    classes = np.unique(questions.faq_ids[index])
+    vectors, owners = questions.vectors[index], questions.faq_ids[index]
     queries = questions.vectors[held]
     if matrix is not None:
         queries = np.vstack([adapted(matrix, q) for q in queries])
@@ -129,15 +132,18 @@ def ranking_hit1(questions: Questions, held: np.ndarray, matrix: np.ndarray | No
 
 
 def held_out_split(questions: Questions, seed: int = 0) -> np.ndarray:
-    """A mask of held-out questions: a seeded HELD_OUT of each FAQ's, from FAQs with 3 or more
-    (so at least two stay to train on)."""
+    """A mask of held-out questions: a seeded HELD_OUT (at least one) of those that are not an
+    FAQ's first phrasing, which stays, so every FAQ can still be found."""
+    first: dict[int, int] = {}
+    for row in np.flatnonzero(questions.phrasing).tolist():
+        first.setdefault(int(questions.faq_ids[row]), row)
+    stays = set(first.values())
+    candidates = [row for row in range(len(questions.faq_ids)) if row not in stays]
     rng = random.Random(seed)  # noqa: S311 - a reproducible split, not a secret
+    rng.shuffle(candidates)
     held = np.zeros(len(questions.faq_ids), dtype=bool)
-    for faq_id in np.unique(questions.faq_ids):
-        rows = np.flatnonzero(questions.faq_ids == faq_id).tolist()
-        if len(rows) >= 3:
-            rng.shuffle(rows)
-            held[rows[: max(1, round(len(rows) * HELD_OUT))]] = True
+    if candidates:
+        held[candidates[: max(1, round(len(candidates) * HELD_OUT))]] = True
     return held
 
 
@@ -161,7 +167,7 @@ def adapter_train(site: Site) -> QueryAdapter | None:
     held = held_out_split(questions)
     before = after = None
     if held.any():
-        trial = Questions(questions.vectors[~held], questions.faq_ids[~held])
+        trial = questions.subset(~held)
         before = ranking_hit1(questions, held, None)
         after = ranking_hit1(questions, held, adapter_fit(trial))
     matrix = adapter_fit(questions)
@@ -188,13 +194,16 @@ def adapter_train(site: Site) -> QueryAdapter | None:
 
 
 def example_confirm(*, faq: FaqEntry, question: str, user: Any = None) -> FaqExample:
-    """Staff say `faq` answers `question` (the admin's Try it): kept as training data, and the
-    site's adapter trained again."""
+    """Staff say `faq` answers `question` (the admin's Try it): the question is searched as one
+    more phrasing of the FAQ, and the site's adapter is trained again with it."""
     text = " ".join(question.split())[:MAX_QUERY_CHARS]
-    example, _ = FaqExample.objects.get_or_create(
+    example, created = FaqExample.objects.get_or_create(
         faq=faq, text=text, defaults={"site_id": faq.site_id, "created_by": user}
     )
-    adapter_train_later(faq.site_id)
+    if created:  # searched as soon as it is embedded; the embedding then queues the training
+        from knowledge.services import faq_embed_schedule
+
+        transaction.on_commit(lambda: faq_embed_schedule([faq.id]))
     return example
 
 

@@ -38,7 +38,13 @@ from knowledge.prompts import (
     prompt_default,
     prompt_version_create,
 )
-from knowledge.services import faq_create, faq_delete, faq_set_enabled, faq_update
+from knowledge.services import (
+    faq_create,
+    faq_delete,
+    faq_embed_schedule,
+    faq_set_enabled,
+    faq_update,
+)
 from sites.models import Site
 
 FAQ_FIELDS = ("external_id", "question", "alt_questions", "answer", "tags", "language", "enabled")
@@ -338,7 +344,8 @@ class QueryAdapterAdmin(admin.ModelAdmin):
 
 @admin.register(FaqExample)
 class FaqExampleAdmin(admin.ModelAdmin):
-    """Questions staff confirmed for an FAQ in Try it; deleting one retrains without it."""
+    """Questions staff confirmed for an FAQ in Try it; deleting one takes it out of the search
+    and retrains the site's adapter without it."""
 
     list_display = ("text", "faq", "site", "created_by", "created_at")
     list_filter = ("site",)
@@ -351,10 +358,9 @@ class FaqExampleAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: FaqExample) -> None:
         super().delete_model(request, obj)
-        adapter_train_later(obj.site_id)
+        transaction.on_commit(lambda: faq_embed_schedule([obj.faq_id]))  # then retrains
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[FaqExample]) -> None:
-        sites = set(queryset.values_list("site_id", flat=True))
+        faqs = list(set(queryset.values_list("faq_id", flat=True)))
         super().delete_queryset(request, queryset)
-        for site_id in sites:
-            adapter_train_later(site_id)
+        transaction.on_commit(lambda: faq_embed_schedule(faqs))

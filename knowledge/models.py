@@ -40,12 +40,14 @@ class FaqEntry(models.Model):
 
 
 class FaqVector(models.Model):
-    """The embedding (float32, L2-normalized) of one phrasing of an FAQ's question, or of one
-    piece of its answer: questions are matched to answers too (knowledge.search)."""
+    """The embedding (float32, L2-normalized) of one phrasing of an FAQ's question, of a
+    question staff confirmed for it, or of one piece of its answer: questions are matched to
+    answers too (knowledge.search)."""
 
     class Kind(models.TextChoices):
         PHRASING = "phrasing"
         ANSWER = "answer"
+        EXAMPLE = "example"  # a question staff confirmed for the FAQ (FaqExample)
 
     faq = models.ForeignKey(FaqEntry, on_delete=models.CASCADE, related_name="vectors")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PHRASING)
@@ -148,7 +150,8 @@ class KnowledgeSettings(models.Model):
 
 class FaqExample(models.Model):
     """A question staff said an FAQ answers (confirmed or corrected in the admin's Try it):
-    training data for the site's query adapter. Not a phrasing: the FAQ stays as written."""
+    searched like one more phrasing of the FAQ, and training data for the site's query
+    adapter. The FAQ itself stays as written."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="faq_examples")
     faq = models.ForeignKey(FaqEntry, on_delete=models.CASCADE, related_name="examples")
@@ -159,6 +162,8 @@ class FaqExample(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "FAQ example"
+        verbose_name_plural = "FAQ examples"
         ordering = ("-created_at",)
         constraints = [
             models.UniqueConstraint(fields=["faq", "text"], name="faq_example_once"),

@@ -132,15 +132,18 @@ ANSWER_PIECE_CHARS = 400  # an answer is embedded in pieces: one fact per piece,
 
 
 def faq_texts(entry: FaqEntry) -> list[tuple[str, str]]:
-    """What is embedded of an entry, as (kind, text): each phrasing of its question, then
-    its answer's plain text in pieces (a question is often answered by one sentence of it)."""
+    """What is embedded of an entry, as (kind, text): each phrasing of its question, the
+    questions staff confirmed for it, then its answer's plain text in pieces (a question is
+    often answered by one sentence of it)."""
     from knowledge.passages import passages_split
 
     phrasings = [(FaqVector.Kind.PHRASING, t) for t in dict.fromkeys(entry.phrasings())]
+    confirmed = sorted({e.text for e in entry.examples.all()} - {t for _, t in phrasings})
+    examples = [(FaqVector.Kind.EXAMPLE, t) for t in confirmed]
     text = answer_text(entry.answer)
     pieces = passages_split(text, target_chars=ANSWER_PIECE_CHARS, overlap=0) if text else []
     answers = [(FaqVector.Kind.ANSWER, p) for p in dict.fromkeys(pieces) if p.strip()]
-    return [*phrasings, *answers]
+    return [*phrasings, *examples, *answers]
 
 
 def faq_embed(faq_ids: Iterable[int]) -> int:
@@ -152,7 +155,11 @@ def faq_embed(faq_ids: Iterable[int]) -> int:
     """
     stored = 0
     for chunk in _chunks(sorted(set(faq_ids)), EMBED_CHUNK):
-        entries = FaqEntry.objects.filter(id__in=chunk).only("question", "alt_questions", "answer")
+        entries = (
+            FaqEntry.objects.filter(id__in=chunk)
+            .only("question", "alt_questions", "answer")
+            .prefetch_related("examples")
+        )
         texts = {e.id: faq_texts(e) for e in entries}
         vectors = iter(embed([text for rows in texts.values() for _, text in rows]))
         embedded = {
@@ -168,7 +175,9 @@ def _faq_vectors_store(embedded: dict[int, list[tuple[str, str, bytes]]]) -> int
         current = FaqEntry.objects.select_for_update().filter(id__in=list(embedded))
         fresh = {
             e.id: e.site_id
-            for e in current.only("site_id", "question", "alt_questions", "answer")
+            for e in current.only(
+                "site_id", "question", "alt_questions", "answer"
+            ).prefetch_related("examples")
             if faq_texts(e) == [(kind, t) for kind, t, _ in embedded[e.id]]
         }
         FaqVector.objects.filter(faq_id__in=list(fresh)).delete()
