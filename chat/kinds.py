@@ -6,7 +6,7 @@ its prompt is built, what its final text becomes, and where that text is stored.
 register theirs in their AppConfig.ready: the chat answer here, summaries in summarize.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -131,6 +131,15 @@ class ChatAnswer(GenerationKind):
         from chat.answers import chat_prompt
 
         return chat_prompt(generation, backend)
+
+    def params(self, generation: Generation) -> GenerationParams:
+        """The defaults, stopping where a grounded answer starts copying out the next source
+        as the prompt lists it ("[2] Title" on a line of its own): the small model, its
+        answer given, went on reproducing source after source until the token limit (seen
+        with a Chinese help centre: 680 characters, most of them source [2] verbatim)."""
+        sources = generation.context.get("sources") or []
+        stop = tuple(dict.fromkeys(f"\n[{s['n']}] {s['title']}" for s in sources if s.get("title")))
+        return replace(super().params(generation), stop=stop)
 
     def before(
         self, generation: Generation, backend: Backend, messages: list[ChatMessage]
