@@ -33,6 +33,9 @@ class GenerationKind:
 
     name = ""
     queue_setting = "CHAT_QUEUE"  # the settings name of the Celery queue its task goes to
+    # Its tasks' Celery priority on that queue: with the Redis broker a worker takes 0 first
+    # and 9 last (kombu keeps a list per step: 0, 3, 6, 9); fresh work is 0.
+    priority = 0
     task = "chat"  # whose backend and model it uses (chat.engine)
 
     def backend(self) -> Backend:

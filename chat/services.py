@@ -243,10 +243,13 @@ def _message_posted_before(conversation: Conversation, client_id: str) -> Posted
 
 
 def generation_schedule(generation_id: uuid.UUID | str, kind: str = "chat") -> None:
-    """Send the generation's task to its kind's queue."""
+    """Send the generation's task to its kind's queue, with its kind's priority."""
     from chat.tasks import generation_run
 
-    generation_run.apply_async(args=(str(generation_id),), queue=kind_get(kind).queue())
+    target = kind_get(kind)
+    generation_run.apply_async(
+        args=(str(generation_id),), queue=target.queue(), priority=target.priority
+    )
 
 
 def generation_requeue() -> int:

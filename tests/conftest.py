@@ -129,12 +129,19 @@ def _worker(test_db_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     worker.stop()
 
 
+def broker_lists(queue: str) -> list[str]:
+    r"""A queue's lists in the Redis broker: kombu keeps one per priority step ("chat" for
+    priority 0, "chat\x06\x169" for 9, translation back-fill)."""
+    return [queue] + [f"{queue}\x06\x16{step}" for step in (3, 6, 9)]
+
+
 def _broker_busy() -> bool:
     """Whether a task for the live worker still waits in the broker. (Unacknowledged ones
     are no sign: a worker a test killed leaves its task there.)"""
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
     client = redis_sync()
-    return any(cast(int, client.llen(f"{prefix}{q}")) for q in test_settings.LIVE_QUEUES.values())
+    lists = [name for queue in test_settings.LIVE_QUEUES.values() for name in broker_lists(queue)]
+    return any(cast(int, client.llen(f"{prefix}{name}")) for name in lists)
 
 
 def worker_settle(timeout: float = 30) -> bool:

@@ -7,10 +7,11 @@ class TranslateConfig(AppConfig):
 
     def ready(self) -> None:
         from chat.kinds import kind_register
-        from translate.kinds import MessageTranslationKind, TranslationKind
+        from translate.kinds import MessageBackfillKind, MessageTranslationKind, TranslationKind
 
         kind_register(TranslationKind())
         kind_register(MessageTranslationKind())
+        kind_register(MessageBackfillKind())
 
         from chat import services
         from translate import live

@@ -285,3 +285,12 @@ class MessageTranslationKind(GenerationKind):
     def result(self, generation: Generation) -> Outcome:
         message = generation.message
         return Outcome(message.translation if message else "")
+
+
+class MessageBackfillKind(MessageTranslationKind):
+    """An older visitor message translated because staff opened the conversation: the same
+    work, taken after every fresh task of the chat queue (an agent's reply, a new visitor
+    message, an answer), so that opening a long conversation delays none of them."""
+
+    name = "message_backfill"
+    priority = 9

@@ -23,6 +23,7 @@ from translate.languages import language_detect
 from webapp.redis import redis_key, redis_sync
 
 STAFF_WATCH_SECONDS = 3600
+KINDS = ("message_translation", "message_backfill")  # translate.kinds
 
 
 def visitor_language(conversation: Conversation) -> str:
@@ -38,10 +39,13 @@ def visitor_language(conversation: Conversation) -> str:
 
 
 def staff_watch(conversation: Conversation) -> None:
-    """A staff view opened the conversation: translate its visitor messages from now on."""
+    """A staff view opened the conversation: translate its visitor messages from now on,
+    and the older ones as back-fill (newest first, behind any fresh work of the chat
+    queue: the agent's reply must not wait for them)."""
     redis_sync().set(redis_key("staff_watch", conversation.id), "1", ex=STAFF_WATCH_SECONDS)
-    for message in conversation.messages.filter(role=Message.Role.USER, translation=""):
-        message_translation_ensure(message)
+    older = conversation.messages.filter(role=Message.Role.USER, translation="").order_by("-id")
+    for message in older:
+        message_translation_ensure(message, backfill=True)
 
 
 def staff_engaged(conversation: Conversation) -> bool:
@@ -64,30 +68,32 @@ def message_language_set(message: Message) -> None:
     Message.objects.filter(id=message.id).update(language=message.language)
 
 
-def message_translation_ensure(message: Message) -> Generation | None:
-    """Queue the translation of a visitor's message into the staff's language, once."""
+def message_translation_ensure(message: Message, *, backfill: bool = False) -> Generation | None:
+    """Queue the translation of a visitor's message into the staff's language, once;
+    `backfill`: an older message, translated after fresh work (MessageBackfillKind)."""
     conversation = message.conversation
     staff = conversation.site.staff_language
     if not message.language:
         message_language_set(message)
     if message.language == staff or message.translation:
         return None
-    if Generation.objects.filter(message=message, kind="message_translation").exists():
+    if Generation.objects.filter(message=message, kind__in=KINDS).exists():
         return None  # queued or made already
-    return _translation_queue(message, source=message.language, target=staff)
+    kind = "message_backfill" if backfill else "message_translation"
+    return _translation_queue(message, source=message.language, target=staff, kind=kind)
 
 
-def _translation_queue(message: Message, *, source: str, target: str) -> Generation:
+def _translation_queue(
+    message: Message, *, source: str, target: str, kind: str = "message_translation"
+) -> Generation:
     with transaction.atomic():
         generation = Generation.objects.create(
-            kind="message_translation",
+            kind=kind,
             conversation=message.conversation,
             message=message,
             context={"source": source, "target": target},
         )
-        transaction.on_commit(
-            lambda: generation_schedule(generation.id, "message_translation"), robust=True
-        )
+        transaction.on_commit(lambda: generation_schedule(generation.id, kind), robust=True)
     return generation
 
 
