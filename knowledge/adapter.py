@@ -114,6 +114,8 @@ def adapted(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 def ranking_hit1(questions: Questions, held: np.ndarray, matrix: np.ndarray | None) -> float:
     """hit@1 of the held-out questions against the FAQs' phrasings left in training (the mean
     and the closest of them, as the search weighs them), with or without the adapter."""
+    from knowledge.search import BEST_WEIGHT, CENTROID_WEIGHT  # it imports this module
+
     index = ~held & questions.phrasing
     classes = np.unique(questions.faq_ids[index])
     vectors, owners = questions.vectors[index], questions.faq_ids[index]
@@ -126,7 +128,7 @@ def ranking_hit1(questions: Questions, held: np.ndarray, matrix: np.ndarray | No
         rows = owners == faq_id
         centroid = vectors[rows].sum(0)
         centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-        scores[:, j] = 0.4 * sims[:, rows].max(1) + 0.6 * (queries @ centroid)
+        scores[:, j] = BEST_WEIGHT * sims[:, rows].max(1) + CENTROID_WEIGHT * (queries @ centroid)
     best = classes[scores.argmax(1)]
     return float((best == questions.faq_ids[held]).mean())
 
