@@ -46,15 +46,14 @@ TEMPERATURE = 20.0  # cosine logits are scaled by this before the softmax over F
 
 @dataclass(frozen=True)
 class Questions:
-    """Training questions of a site: their vectors, the FAQ (pk) each belongs to, and which
-    are the FAQs' phrasings (the rows a search matches; the others are confirmed questions)."""
+    """A site's questions as its search holds them (its FAQs' phrasings and the questions
+    staff confirmed): their vectors and the FAQ (pk) each belongs to."""
 
     vectors: np.ndarray  # (N, DIM)
     faq_ids: np.ndarray  # (N,)
-    phrasing: np.ndarray  # (N,) bool
 
     def subset(self, mask: np.ndarray) -> "Questions":
-        return Questions(self.vectors[mask], self.faq_ids[mask], self.phrasing[mask])
+        return Questions(self.vectors[mask], self.faq_ids[mask])
 
 
 def site_questions(site_id: int) -> Questions:
@@ -69,7 +68,7 @@ def site_questions(site_id: int) -> Questions:
             raws.append(raw)
     matrix = vectors_from_bytes(raws) if raws else np.zeros((0, DIM), np.float32)
     ids = np.array(faq_ids, dtype=np.int64)
-    return Questions(matrix.astype(np.float32), ids, np.ones(len(ids), dtype=bool))
+    return Questions(matrix.astype(np.float32), ids)
 
 
 def adapter_fit(questions: Questions, *, epochs: int = EPOCHS, seed: int = 0) -> np.ndarray:
@@ -83,10 +82,9 @@ def adapter_fit(questions: Questions, *, epochs: int = EPOCHS, seed: int = 0) ->
         classes, owner = np.unique(questions.faq_ids, return_inverse=True)
         x = torch.tensor(questions.vectors)
         labels = torch.tensor(owner)
-        stored = torch.tensor(questions.phrasing)
-        members = torch.nn.functional.one_hot(labels, len(classes)).float() * stored[:, None]
+        members = torch.nn.functional.one_hot(labels, len(classes)).float()
         sums = members.T @ x  # (FAQs, DIM): each FAQ's phrasings added up
-        rest = sums[labels] - x * stored[:, None]  # the question's FAQ without the question
+        rest = sums[labels] - x  # the question's FAQ without the question
         useful = rest.norm(dim=1) > 1e-6
         x, labels, own = x[useful], labels[useful], normalize(rest[useful], dim=1)
         centroids = normalize(sums, dim=1)
@@ -116,7 +114,7 @@ def ranking_hit1(questions: Questions, held: np.ndarray, matrix: np.ndarray | No
     and the closest of them, as the search weighs them), with or without the adapter."""
     from knowledge.search import BEST_WEIGHT, CENTROID_WEIGHT  # it imports this module
 
-    index = ~held & questions.phrasing
+    index = ~held
     classes = np.unique(questions.faq_ids[index])
     vectors, owners = questions.vectors[index], questions.faq_ids[index]
     queries = questions.vectors[held]
@@ -137,7 +135,7 @@ def held_out_split(questions: Questions, seed: int = 0) -> np.ndarray:
     """A mask of held-out questions: a seeded HELD_OUT (at least one) of those that are not an
     FAQ's first phrasing, which stays, so every FAQ can still be found."""
     first: dict[int, int] = {}
-    for row in np.flatnonzero(questions.phrasing).tolist():
+    for row in range(len(questions.faq_ids)):
         first.setdefault(int(questions.faq_ids[row]), row)
     stays = set(first.values())
     candidates = [row for row in range(len(questions.faq_ids)) if row not in stays]
