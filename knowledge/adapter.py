@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000  # as knowledge.search.MAX_QUERY_CHARS
 MIN_FAQS = 5  # FAQs with at least two training questions, below which nothing is trained
-HELD_OUT = 0.25  # share of the questions of FAQs with 3 or more that measure the adapter
+HELD_OUT = 0.25  # share of the questions (past each FAQ's first) that measure the adapter
 # Training (chosen with `evaluate faq --adapter` on HWU64 and CLINC150, 3 phrasings per FAQ)
 EPOCHS = 300
 LEARNING_RATE = 3e-3
