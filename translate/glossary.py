@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sites.models import Site
+from translate.structure import placeholder, placeholder_next
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,20 @@ def glossary_inline(terms: list[Term], text: str) -> str:
             out.append(piece[at:])
         pieces = out
     return "".join(pieces)
+
+
+def glossary_hold(terms: list[Term], text: str) -> tuple[str, dict[str, str]]:
+    """The text with each of `terms` replaced by a placeholder (⟦n⟧, numbered after those
+    it holds already), and the target each placeholder stands for. The model drops or
+    re-translates a term for its context, but copies a placeholder."""
+    held: dict[str, str] = {}
+    number = placeholder_next(text)
+    for term in sorted(terms, key=lambda t: -len(t.source)):
+        key = placeholder(number + len(held))
+        text, count = _term_pattern(term).subn(key, text)
+        if count:
+            held[key] = term.target
+    return text, held
 
 
 def glossary_apply(terms: list[Term], source: str, translation: str) -> str:

@@ -42,11 +42,11 @@ class Document:
     def source(self, index: int) -> str:
         """Segment `index` as written (placeholders put back)."""
         kept = self.protected[index] if index < len(self.protected) else {}
-        return _restore(self.segments[index], kept)
+        return placeholders_restore(self.segments[index], kept)
 
     def rebuild(self, translations: list[str]) -> str:
         restored = [
-            _restore(text, self.protected[i] if i < len(self.protected) else {})
+            placeholders_restore(text, self.protected[i] if i < len(self.protected) else {})
             for i, text in enumerate(translations)
         ]
         return self.rebuild_with(restored)
@@ -86,12 +86,25 @@ def _text(text: str) -> Document:
     return Document("text", segments, rebuild)
 
 
+_PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
+
+
+def placeholder(number: int) -> str:
+    """The token the model copies as is (the prompt names it): ⟦0⟧, ⟦1⟧, ..."""
+    return f"⟦{number}⟧"
+
+
+def placeholder_next(text: str) -> int:
+    """The first placeholder number that `text` does not use yet."""
+    return max((int(n) + 1 for n in _PLACEHOLDER.findall(text)), default=0)
+
+
 def _protect(text: str) -> tuple[str, dict[str, str]]:
     """Replace link targets, URLs and inline code with ⟦n⟧ the model copies as is."""
     kept: dict[str, str] = {}
 
     def hold(match: re.Match[str]) -> str:
-        key = f"⟦{len(kept)}⟧"
+        key = placeholder(len(kept))
         kept[key] = match.group(0)
         return key if not match.group(0).startswith("](") else "](" + key + ")"
 
@@ -102,8 +115,13 @@ def _protect(text: str) -> tuple[str, dict[str, str]]:
     return protected, kept
 
 
-def _restore(text: str, kept: dict[str, str]) -> str:
+def placeholders_restore(text: str, kept: dict[str, str]) -> str:
+    """`text` with each placeholder of `kept` replaced by what it stands for, also when the
+    model rewrote its brackets ("【0】", "[[0]]": the small model does, now and then)."""
     for key, value in kept.items():
+        if key not in text and (number := _PLACEHOLDER.fullmatch(key)):
+            loose = rf"(?:⟦|【|〚|\[\[)\s*{number.group(1)}\s*(?:⟧|】|〛|\]\])"
+            text = re.sub(loose, key, text)
         text = text.replace(key, value)
     return text
 

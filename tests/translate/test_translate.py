@@ -381,7 +381,7 @@ class ScriptedBackend:
         yield Delta(text=self.replies.pop(0))
 
 
-def test_a_translation_that_missed_a_term_is_asked_again_and_the_better_one_kept():
+def test_a_translation_that_missed_a_term_is_asked_again_with_a_placeholder_for_it():
     from typing import cast
 
     from inference.base import Backend
@@ -389,20 +389,43 @@ def test_a_translation_that_missed_a_term_is_asked_again_and_the_better_one_kept
 
     terms = [Term("president", "总统"), Term("market", "市场")]
     source = "The president spoke about the market."
-    backend = ScriptedBackend("总统谈到了市场。")
-    scripted = cast(Backend, backend)
-    fixed = glossary_repair(scripted, terms, source, "他谈到了市场。", source_lang="en",
-                            target_lang="zh", request_id="t")  # fmt: skip
-    assert fixed == "总统谈到了市场。"
-    assert '"总统"' in backend.asks[0] and '"市场"' not in backend.asks[0].split("(")[-1]
-    worse = ScriptedBackend("他谈到了。")  # misses both: the first is kept
-    scripted = cast(Backend, worse)
-    kept = glossary_repair(scripted, terms, source, "他谈到了市场。", source_lang="en",
-                           target_lang="zh", request_id="t")  # fmt: skip
-    assert kept == "他谈到了市场。"
+
+    def repair(backend: ScriptedBackend, translation: str, text: str = source) -> str:
+        return glossary_repair(cast(Backend, backend), terms, text, translation,
+                               source_lang="en", target_lang="zh", request_id="t")  # fmt: skip
+
+    backend = ScriptedBackend("⟦0⟧谈到了市场。")  # the model copies the placeholder
+    assert repair(backend, "他谈到了市场。") == "总统谈到了市场。"
+    # the missed term is a placeholder in the ask; the one respected is still written in
+    assert backend.asks == [backend.asks[0]] and backend.asks[0].endswith(
+        ": The ⟦0⟧ spoke about the 市场."
+    )
+    dropped = ScriptedBackend("他谈到了。", "他谈到了。", "他谈到了。")  # each ask drops it
+    assert repair(dropped, "他谈到了市场。") == "他谈到了市场。"  # the first is kept
+    assert len(dropped.asks) == 3  # greedy, then two sampled
+    rewritten = ScriptedBackend("【0】谈到了市场。")  # the model rewrote the brackets
+    assert repair(rewritten, "他谈到了市场。") == "总统谈到了市场。"
     untouched = ScriptedBackend()
-    scripted = cast(Backend, untouched)
-    same = glossary_repair(scripted, terms, source, "总统谈到了市场。", source_lang="en",
-                           target_lang="zh", request_id="t")  # fmt: skip
-    assert same == "总统谈到了市场。"
+    assert repair(untouched, "总统谈到了市场。") == "总统谈到了市场。"
     assert untouched.asks == []  # nothing missed: no second call
+    # a Markdown segment's own placeholders (a link target) keep their numbers
+    linked = ScriptedBackend("⟦1⟧在[市场](⟦0⟧)讲话。")
+    fixed = repair(linked, "他在[市场](⟦0⟧)讲话。", "The president spoke at [the market](⟦0⟧).")
+    assert fixed == "总统在[市场](⟦0⟧)讲话。"
+    assert "The ⟦1⟧ spoke" in linked.asks[0]
+
+
+def test_a_term_the_repair_could_not_place_is_still_reported():
+    from typing import cast
+
+    from inference.base import Backend
+    from translate.kinds import glossary_repair
+
+    terms = [Term("president", "总统"), Term("court", "法院")]
+    source = "The president went to court."
+    # one placeholder copied and one re-translated; then worse, then no better
+    backend = ScriptedBackend("⟦0⟧去了法庭。", "主席去了法庭。", "⟦0⟧去了法庭。")
+    text = glossary_repair(cast(Backend, backend), terms, source, "主席去了法庭。",
+                           source_lang="en", target_lang="zh", request_id="t")  # fmt: skip
+    assert text == "总统去了法庭。"
+    assert [m["term"] for m in glossary_misses(terms, [(source, text)])] == ["court"]
