@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from chat.answers import CJK
 from console.intents import (
     IntentHead,
     default_examples,
@@ -31,7 +30,7 @@ from console.intents import (
     examples_embed,
     intent_head_train,
 )
-from evaluation.faq import DatasetError
+from evaluation.faq import DatasetError, language_of
 from evaluation.metrics import precision_recall
 from evaluation.models import EvaluationReport
 from knowledge.embeddings import embed
@@ -278,7 +277,3 @@ def handoff_calibrate(*, path: Path, seed: int = 0, save: bool = True) -> dict[s
             task="intent_calibration", dataset=path.stem, metrics=report, params={"seed": seed}
         )
     return report
-
-
-def language_of(text: str) -> str:
-    return "zh" if CJK.search(text) else "en"

@@ -34,7 +34,6 @@ from webapp.redis import redis_key, redis_sync
 
 log = logging.getLogger(__name__)
 
-MAX_QUERY_CHARS = 1000  # as knowledge.search.MAX_QUERY_CHARS
 MIN_FAQS = 5  # FAQs with at least two training questions, below which nothing is trained
 HELD_OUT = 0.25  # share of the questions (past each FAQ's first) that measure the adapter
 # Training (chosen with `evaluate faq --adapter` on HWU64 and CLINC150, 3 phrasings per FAQ)
@@ -196,6 +195,8 @@ def adapter_train(site: Site) -> QueryAdapter | None:
 def example_confirm(*, faq: FaqEntry, question: str, user: Any = None) -> FaqExample:
     """Staff say `faq` answers `question` (the admin's Try it): the question is searched as one
     more phrasing of the FAQ, and the site's adapter is trained again with it."""
+    from knowledge.search import MAX_QUERY_CHARS  # it imports this module
+
     text = " ".join(question.split())[:MAX_QUERY_CHARS]
     example, created = FaqExample.objects.get_or_create(
         faq=faq, text=text, defaults={"site_id": faq.site_id, "created_by": user}
@@ -238,6 +239,11 @@ def matrix_from_bytes(raw: bytes) -> np.ndarray:
     if matrix.shape != (DIM, DIM):
         raise ValueError(f"an adapter of shape {matrix.shape}")
     return np.asarray(matrix, dtype=np.float32)
+
+
+def site_stamp(site_id: int) -> object:
+    """When the site's adapter was last trained (None: never); one small query."""
+    return QueryAdapter.objects.filter(site_id=site_id).values_list("trained_at", flat=True).first()
 
 
 def site_matrix(site_id: int) -> tuple[object, np.ndarray | None]:

@@ -45,6 +45,7 @@ from knowledge.services import (
     faq_set_enabled,
     faq_update,
 )
+from knowledge.views import id_number
 from sites.models import Site
 
 FAQ_FIELDS = ("external_id", "question", "alt_questions", "answer", "tags", "language", "enabled")
@@ -67,11 +68,6 @@ class KnowledgeAdmin(admin.ModelAdmin):
     class Media:
         js = ("vendor/htmx.min.js",)
         css = {"all": ("knowledge/admin.css",)}
-
-
-def _number(value: str | None) -> int:
-    """An id from a query string; 0 (no row) when it is missing or not a number."""
-    return int(value) if value and value.isdigit() else 0
 
 
 def faq_export_rows(queryset: QuerySet[FaqEntry]) -> list[dict[str, Any]]:
@@ -264,13 +260,13 @@ class PromptTemplateAdmin(KnowledgeAdmin):
         return () if obj is None else self.readonly_fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        source = PromptTemplate.objects.filter(id=_number(request.GET.get("copy"))).first()
+        source = PromptTemplate.objects.filter(id=id_number(request.GET.get("copy"))).first()
         if source is not None:
             note = f"Edited from v{source.version}"
             return {"site": source.site_id, "kind": source.kind, "text": source.text, "note": note}
         kind = request.GET.get("kind", PromptTemplate.Kind.SYSTEM)
         kind = kind if kind in PromptTemplate.Kind.values else PromptTemplate.Kind.SYSTEM
-        site = Site.objects.filter(id=_number(request.GET.get("site"))).first()
+        site = Site.objects.filter(id=id_number(request.GET.get("site"))).first()
         text = prompt_active_text(site=site, kind=kind) if site else prompt_default(kind)
         return {"site": site, "kind": kind, "text": text}
 

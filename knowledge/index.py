@@ -23,7 +23,7 @@ from django.db import connection
 from django.db.models import Count, Max
 from redis.exceptions import RedisError
 
-from knowledge.adapter import adapted, site_matrix
+from knowledge.adapter import adapted, site_matrix, site_stamp
 from knowledge.embeddings import DIM, vectors_from_bytes
 from knowledge.models import FaqEntry, FaqVector, Passage
 from knowledge.segment import FaqMeta, Group, PassageMeta, Segment, Unit
@@ -259,9 +259,8 @@ class SiteIndex:
             else:
                 self.faqs_apply(changed[0])
                 self.documents_apply(changed[1])
-            stamp, matrix = site_matrix(self.site_id)  # one query, only when the version moved
-            if stamp != self.adapter_stamp:
-                self.adapter_stamp, self.adapter = stamp, matrix
+            if site_stamp(self.site_id) != self.adapter_stamp:  # its weights only when retrained
+                self.adapter_stamp, self.adapter = site_matrix(self.site_id)
             self.version = version
 
     def _recheck_due(self) -> bool:

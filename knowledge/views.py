@@ -198,15 +198,16 @@ def try_it_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResp
     return render(request, "knowledge/admin/try_it.html", context)
 
 
+def id_number(value: str | None) -> int:
+    """An id from a request parameter; 0 (no row) when it is missing or not a number."""
+    return int(value) if value and value.isdigit() else 0
+
+
 @require_POST
 def try_it_confirm_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
-    """ "This FAQ answers it": the question becomes training data of the site's adapter."""
-    faq = get_object_or_404(
-        FaqEntry,
-        pk=int(request.POST.get("faq_id") or 0)
-        if (request.POST.get("faq_id") or "").isdigit()
-        else 0,
-    )
+    """ "This answers it": the question is kept for the FAQ (searched as one of its phrasings,
+    and training data of the site's adapter)."""
+    faq = get_object_or_404(FaqEntry, pk=id_number(request.POST.get("faq_id")))
     if not model_admin.has_change_permission(request, faq):
         raise PermissionDenied
     question = request.POST.get("question", "").strip()
