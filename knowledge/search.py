@@ -357,7 +357,7 @@ def _ranked(
     view = segment.view
     if view.n == 0 or k <= 0:
         return []
-    similarities = view.cosines(vector)
+    similarities = view.dense_scores(vector)
     lexical = segment.bm25_scores(view, tokens)
     limit = max(2 * k, MIN_CANDIDATES)
     candidates = dict.fromkeys(_top_units(view, similarities, limit, floor=_DEAD))
@@ -378,7 +378,13 @@ def _ranked(
     first, lengths = np.array(starts), np.array(stops) - np.array(starts)
     offsets = np.cumsum(lengths) - lengths
     rows_of = np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(first, lengths)
-    unit_similarities = similarities[rows_of]
+    # A shortlisted segment scored only its closest rows: a unit that BM25 or a bonus brought
+    # in is scored exactly here.
+    unit_similarities = (
+        np.einsum("ij,j->i", view.matrix[rows_of], vector)
+        if view.shortlisted
+        else similarities[rows_of]
+    )
     closest = np.maximum.reduceat(unit_similarities, offsets)
     norm = np.array(norms)
     centroid = np.divide(
@@ -396,7 +402,8 @@ def _ranked(
     for i in np.argsort(-scores, kind="stable")[:k].tolist():
         score = plain = float(scores[i])
         if raw is None:
-            best = starts[i] + int(np.argmax(similarities[starts[i] : stops[i]]))
+            own = unit_similarities[offsets[i] : offsets[i] + lengths[i]]
+            best = starts[i] + int(np.argmax(own))
             similarity = float(closest[i])
         else:
             own = view.matrix[starts[i] : stops[i]] @ raw
