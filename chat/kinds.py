@@ -154,14 +154,22 @@ class ChatAnswer(GenerationKind):
         return None
 
     def outcome(self, generation: Generation, text: str, status: str) -> Outcome:
-        from chat.answers import answer_declines, answer_question, no_answer_text, sources_cited
+        from chat.answers import (
+            answer_declines,
+            answer_question,
+            answer_ungrounded,
+            no_answer_text,
+            sources_cited,
+        )
 
         sources = sources_cited(text, generation.context.get("sources") or [])
         route = generation.context.get("route") or ""
-        if route == "grounded" and status == Generation.Status.DONE and answer_declines(text):
-            # The model said the sources do not answer: the outcome is the no-answer reply.
+        if route == "grounded" and status == Generation.Status.DONE:
+            # The model said the sources do not answer, or its answer is not in them: the
+            # outcome is the no-answer reply.
             question = answer_question(generation)
-            return Outcome(no_answer_text(question), route="no_answer", replaced=True)
+            if answer_declines(text) or answer_ungrounded(generation, text, question):
+                return Outcome(no_answer_text(question), route="no_answer", replaced=True)
         return Outcome(text, route=route, sources=sources)
 
     def partial(self, generation: Generation, text: str) -> Outcome:

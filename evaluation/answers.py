@@ -166,6 +166,8 @@ def answered_judge(site: Site, query: dict[str, Any], reference: Reference) -> A
     outcome = _outcome(query, message.route, message.text)
     outcome.cited = reference.cited(message.sources)
     outcome.check = dict(generation.context.get("check_result") or {})
+    if "grounding" in generation.context:
+        outcome.check["grounding"] = generation.context["grounding"]["share"]
     if generation.first_token_at and generation.queued_at:
         ttft = generation.first_token_at - generation.queued_at
         outcome.ttft_ms = ttft.total_seconds() * 1000
@@ -207,33 +209,50 @@ def checked_judge(site: Site, query: dict[str, Any], reference: Reference) -> An
 
 
 SWEEP = (0.2, 0.3, 0.35, 0.37, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 2.0)
+GROUNDING_SWEEP = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9)
 
 
 def threshold_sweep(rows: list[Answered]) -> list[dict[str, Any]]:
-    """For each check threshold on P(no): the in-scope questions kept, and kept right, and the
-    out-of-scope ones kept (invented), had grounded answers with P(no) at or above it been
-    declined. From a run that scored every check and declined none (--check-only: `right`
-    means the sources hold the answer; --sweep: the answer given was right)."""
+    """For each pair of a check threshold on P(no) and a grounding threshold: the in-scope
+    questions kept, and kept right, and the out-of-scope ones kept (invented), had grounded
+    answers with P(no) at or above the one, or answer_grounding under the other, been
+    declined. From a run that scored every check and declined none (--check-only: no answer,
+    so grounding 0 only, and `right` means the sources hold the answer; --sweep: the answer
+    given was right)."""
     known = [r for r in rows if r.expected is not None]
     unknown = [r for r in rows if r.expected is None]
+    answered = any("grounding" in r.check for r in rows)
 
-    def kept(r: Answered, t: float) -> bool:
+    def kept(r: Answered, t: float, g: float) -> bool:
         if r.route == "fast_path":
             return True
-        return r.route == "grounded" and r.check.get("p_none", 0.0) < t
+        grounded = r.check.get("grounding", 1.0) >= g
+        return r.route == "grounded" and r.check.get("p_none", 0.0) < t and grounded
 
     def share(count: int, rows: list[Answered]) -> float | None:
         return count / len(rows) if rows else None
 
-    def row(t: float) -> dict[str, Any]:
+    def row(t: float, g: float) -> dict[str, Any]:
         return {
             "threshold": t,
-            "in_scope_kept": share(sum(kept(r, t) for r in known), known),
-            "answered_right": share(sum(kept(r, t) and r.right for r in known), known),
-            "invented_out_of_scope": share(sum(kept(r, t) for r in unknown), unknown),
+            "grounding": g,
+            "in_scope_kept": share(sum(kept(r, t, g) for r in known), known),
+            "answered_right": share(sum(kept(r, t, g) and r.right for r in known), known),
+            "invented_out_of_scope": share(sum(kept(r, t, g) for r in unknown), unknown),
         }
 
-    return [row(t) for t in SWEEP]
+    return [row(t, g) for t in SWEEP for g in (GROUNDING_SWEEP if answered else (0.0,))]
+
+
+def sweep_best(table: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The calibration rule: the pair with the most answered right less invented (a declined
+    answerable question and an invented answer count alike), the first of equals (the
+    lowest check threshold, then the lowest grounding threshold)."""
+
+    def gain(row: dict[str, Any]) -> float:
+        return (row["answered_right"] or 0.0) - (row["invented_out_of_scope"] or 0.0)
+
+    return max(table, key=gain) if table else None
 
 
 def _mean(values: list[float]) -> float | None:
@@ -303,7 +322,12 @@ def answers_evaluate(
     approved = {faq["faq_id"]: answer_text(str(faq.get("answer", ""))) for faq in dataset.faqs}
     started = time.perf_counter()
     judge = checked_judge if check_only else answered_judge
-    never = override_settings(KNOWLEDGE_CHECK_THRESHOLD=2.0, KNOWLEDGE_CHECK_THRESHOLD_ZH=2.0)
+    never = override_settings(
+        KNOWLEDGE_CHECK_THRESHOLD=2.0,
+        KNOWLEDGE_CHECK_THRESHOLD_ZH=2.0,
+        KNOWLEDGE_GROUNDING_THRESHOLD=0.0,
+        KNOWLEDGE_GROUNDING_THRESHOLD_ZH=0.0,
+    )
     with scratch_site(Thresholds()) as site, never if sweep else contextlib.nullcontext():
         if as_documents is None:
             loaded = faqs_load(site, dataset.faqs) if dataset.faqs else {"faqs": 0}
@@ -332,6 +356,9 @@ def answers_evaluate(
         figures["threshold_sweep"] = {
             language: threshold_sweep([a for a in answered if a.language == language])
             for language in by_language
+        }
+        figures["threshold_best"] = {
+            language: sweep_best(table) for language, table in figures["threshold_sweep"].items()
         }
     run = AnswersRun(dataset, answered, figures)
     if save:

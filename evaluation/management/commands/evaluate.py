@@ -531,12 +531,32 @@ def answers_lines(figures: dict[str, Any]) -> list[str]:
         lines.append(f"{label:26}" + "".join(f"{cell(v):>8}" for v in cells))
     lines.append(f"routes: {figures['routes']}")
     for language, table in figures.get("threshold_sweep", {}).items():
+        shipped = shipped_thresholds(language)
         lines.append(
-            f"check threshold, {language}: in-scope kept / answered right / out-of-scope invented"
+            f"{language}: check threshold, grounding threshold: in-scope kept / answered right / "
+            f"out-of-scope invented (the check's sweep without grounding, then the grounding's "
+            f"at the shipped check threshold {shipped[0]})"
         )
         lines += [
-            f"  {row['threshold']:>5}: {cell(row['in_scope_kept'])} / "
-            f"{cell(row['answered_right'])} / {cell(row['invented_out_of_scope'])}"
+            sweep_line(row)
             for row in table
+            if row["grounding"] == 0.0 or row["threshold"] == shipped[0]
         ]
+        best = figures["threshold_best"][language]
+        lines.append(f"  most right less invented: {sweep_line(best).strip()}")
     return lines
+
+
+def shipped_thresholds(language: str) -> tuple[float, float]:
+    from django.conf import settings
+
+    if language == "zh":
+        return settings.KNOWLEDGE_CHECK_THRESHOLD_ZH, settings.KNOWLEDGE_GROUNDING_THRESHOLD_ZH
+    return settings.KNOWLEDGE_CHECK_THRESHOLD, settings.KNOWLEDGE_GROUNDING_THRESHOLD
+
+
+def sweep_line(row: dict[str, Any]) -> str:
+    return (
+        f"  {row['threshold']:>5}, {row['grounding']:>4}: {cell(row['in_scope_kept'])} / "
+        f"{cell(row['answered_right'])} / {cell(row['invented_out_of_scope'])}"
+    )
