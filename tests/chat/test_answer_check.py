@@ -3,6 +3,8 @@ question is scored; at or above the calibrated threshold, or when the answer it 
 is not in the sources, the customer gets the honest no-answer reply instead of an invented
 answer, and both figures are kept."""
 
+from typing import Any, cast
+
 import pytest
 
 from chat import streams
@@ -54,7 +56,7 @@ def asked(site, question):
 def shown(generation_id):
     """What a socket ends up showing: the done event's text when it replaced the streamed
     one (declined by the check before any token, or by the answer's grounding after)."""
-    last = redis_sync().xrange(streams.stream_key(generation_id))[-1]
+    last = cast(list[Any], redis_sync().xrange(streams.stream_key(generation_id)))[-1]
     done = streams.stream_event(str(generation_id), *last)
     assert done["type"] == "generation.done"
     return done.get("text", streams.stream_text(generation_id))

@@ -12,11 +12,12 @@ from knowledge.models import KnowledgeSettings
 from tests.factories import ConversationFactory, SiteFactory
 from tests.knowledge import faq_add
 
+SHIPPING_ANSWER = "Standard shipping takes 3-5 business days; express takes 1-2 days for $12."
 SHIPPING = [
     {
         "n": 1,
         "title": "How long does shipping take?",
-        "excerpt": "Standard shipping takes 3-5 business days; express takes 1-2 days for $12.",
+        "excerpt": SHIPPING_ANSWER,
     }
 ]
 
@@ -52,7 +53,7 @@ def test_chinese_answers_are_judged_on_their_words():
 def shop(settings):
     settings.KNOWLEDGE_ANSWER_CHECK = True
     site = SiteFactory.create()
-    faq_add(site, "How long does shipping take?", SHIPPING[0]["excerpt"])
+    faq_add(site, "How long does shipping take?", SHIPPING_ANSWER)
     faq_add(site, "如何取消订单？", "未付款的订单可以在“我的订单”页面点击“取消订单”。")
     KnowledgeSettings.objects.create(site=site, fast_path_threshold=0.99, no_answer_threshold=0)
     return site
