@@ -524,11 +524,11 @@ def answers_lines(figures: dict[str, Any]) -> list[str]:
     lines = [
         f"\n{figures['dataset']}: {figures['queries']} queries ({figures['out_of_scope']} "
         f"out-of-scope), {figures['faqs']} FAQs, {figures['documents']} documents",
-        f"{'':26}{'all':>8}" + "".join(f"{lang:>8}" for lang in languages),
+        f"{'':26}{'all':>10}" + "".join(f"{lang:>10}" for lang in languages),
     ]
     for key, label in ANSWER_ROWS:
         cells = [figures.get(key), *(languages[lang].get(key) for lang in languages)]
-        lines.append(f"{label:26}" + "".join(f"{cell(v):>8}" for v in cells))
+        lines.append(f"{label:26}" + "".join(f"{cell(v):>10}" for v in cells))
     lines.append(f"routes: {figures['routes']}")
     for language, table in figures.get("threshold_sweep", {}).items():
         shipped = shipped_thresholds(language)
