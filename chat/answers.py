@@ -115,10 +115,17 @@ class SourceCheck:
         return {"p_none": round(self.p_none, 4), "threshold": self.threshold}
 
 
+def language_threshold(name: str, language: str) -> float:
+    """The setting `name` for answers in `language`: Chinese has its own (`name`_ZH)."""
+    return float(getattr(settings, f"{name}_ZH" if language == "zh" else name))
+
+
+def question_language(question: str) -> str:
+    return "zh" if CJK.search(question) else "en"
+
+
 def check_threshold(question: str) -> float:
-    if CJK.search(question):
-        return float(settings.KNOWLEDGE_CHECK_THRESHOLD_ZH)
-    return float(settings.KNOWLEDGE_CHECK_THRESHOLD)
+    return language_threshold("KNOWLEDGE_CHECK_THRESHOLD", question_language(question))
 
 
 def sources_check(
@@ -168,28 +175,31 @@ def answer_grounding(text: str, sources: list[dict[str, Any]], question: str) ->
 
 
 def grounding_threshold(question: str) -> float:
-    if CJK.search(question):
-        return float(settings.KNOWLEDGE_GROUNDING_THRESHOLD_ZH)
-    return float(settings.KNOWLEDGE_GROUNDING_THRESHOLD)
+    return language_threshold("KNOWLEDGE_GROUNDING_THRESHOLD", question_language(question))
+
+
+def context_keep(generation: Any, key: str, value: dict[str, Any]) -> None:
+    """Keep a check's figures with the generation (admin, evaluation) and log them."""
+    import logging
+
+    from chat.models import Generation
+
+    context = {**generation.context, key: value}
+    Generation.objects.filter(id=generation.id).update(context=context)
+    generation.context = context
+    logging.getLogger(__name__).info("generation %s %s %s", generation.id, key, value)
 
 
 def answer_ungrounded(generation: Any, text: str, question: str) -> bool:
     """A finished grounded answer too little of which the sources hold (answer_grounding
     under the language's threshold): it is replaced by the no-answer reply. Checked with the
     source check (KNOWLEDGE_ANSWER_CHECK), and kept with the generation like it."""
-    import logging
-
-    from chat.models import Generation
-
     if not generation.context.get("check"):
         return False
     share = answer_grounding(text, generation.context.get("sources") or [], question)
-    result = {"share": round(share, 4), "threshold": grounding_threshold(question)}
-    context = {**generation.context, "grounding": result}
-    Generation.objects.filter(id=generation.id).update(context=context)
-    generation.context = context
-    logging.getLogger(__name__).info("generation %s grounding %s", generation.id, result)
-    return share < result["threshold"]
+    threshold = grounding_threshold(question)
+    context_keep(generation, "grounding", {"share": round(share, 4), "threshold": threshold})
+    return share < threshold
 
 
 def no_answer_text(question: str) -> str:
@@ -292,20 +302,12 @@ def sources_miss(generation: Any, backend: Backend, messages: list[ChatMessage])
     check's probability and threshold are kept with the generation (admin, evaluation).
     The check runs on its own engine when the settings name one (task "check"), else on
     the answer's `backend`, which then finds the prompt it scored already evaluated."""
-    import logging
-
     from chat.engine import engine_backend, task_shares_chat_engine
-    from chat.models import Generation
 
     if not generation.context.get("check"):
         return False
     question = messages[-1]["content"] if messages else ""
     checker = backend if task_shares_chat_engine("check") else engine_backend("check")
     check = sources_check(checker, messages, question, f"{generation.id}:check")
-    context = {**generation.context, "check_result": check.as_json()}
-    Generation.objects.filter(id=generation.id).update(context=context)
-    generation.context = context
-    logging.getLogger(__name__).info(
-        "generation %s source check %s", generation.id, check.as_json()
-    )
+    context_keep(generation, "check_result", check.as_json())
     return check.declines

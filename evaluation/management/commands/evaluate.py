@@ -548,11 +548,12 @@ def answers_lines(figures: dict[str, Any]) -> list[str]:
 
 
 def shipped_thresholds(language: str) -> tuple[float, float]:
-    from django.conf import settings
+    from chat.answers import language_threshold
 
-    if language == "zh":
-        return settings.KNOWLEDGE_CHECK_THRESHOLD_ZH, settings.KNOWLEDGE_GROUNDING_THRESHOLD_ZH
-    return settings.KNOWLEDGE_CHECK_THRESHOLD, settings.KNOWLEDGE_GROUNDING_THRESHOLD
+    return (
+        language_threshold("KNOWLEDGE_CHECK_THRESHOLD", language),
+        language_threshold("KNOWLEDGE_GROUNDING_THRESHOLD", language),
+    )
 
 
 def sweep_line(row: dict[str, Any]) -> str:
