@@ -70,7 +70,8 @@ def answer_plan(*, site: Site, question: str) -> AnswerPlan:
     # from it anyway. One of the two kinds passed, or the route would be no_answer.
     limits = result.thresholds
     passages = [p for p in result.passages if p.similarity >= limits.passage]
-    faqs = result.faqs[:2] if result.faq_confidence >= limits.no_answer else []
+    confident = result.faq_confidence >= limits.no_answer
+    faqs = result.faqs[: settings.KNOWLEDGE_TOP_FAQS] if confident else []
     sources = [
         {
             "n": 0,

@@ -54,9 +54,11 @@ class Answered:
     cited: list[str]  # dataset faq_ids the answer cites
     ttft_ms: float | None
     right: bool = False
+    stated: bool = False  # the answer states one of the facts (stricter than `right`)
     f1: float | None = None
     rouge_l: float | None = None
     check: dict[str, Any] = field(default_factory=dict)
+    sources: list[dict[str, Any]] = field(default_factory=list)  # as given to the model
 
 
 @dataclass
@@ -166,6 +168,7 @@ def answered_judge(site: Site, query: dict[str, Any], reference: Reference) -> A
     outcome = _outcome(query, message.route, message.text)
     outcome.cited = reference.cited(message.sources)
     outcome.check = dict(generation.context.get("check_result") or {})
+    outcome.sources = list(generation.context.get("sources") or [])
     if "grounding" in generation.context:
         outcome.check["grounding"] = generation.context["grounding"]["share"]
     if generation.first_token_at and generation.queued_at:
@@ -173,9 +176,8 @@ def answered_judge(site: Site, query: dict[str, Any], reference: Reference) -> A
         outcome.ttft_ms = ttft.total_seconds() * 1000
     answered = outcome.route in ("fast_path", "grounded")
     if outcome.expected is not None and answered:
-        outcome.right = outcome.expected in outcome.cited or fact_stated(
-            message.text, outcome.facts
-        )
+        outcome.stated = fact_stated(message.text, outcome.facts)
+        outcome.right = outcome.expected in outcome.cited or outcome.stated
         approved = reference.approved.get(outcome.expected, "")
         outcome.f1 = token_f1(answer_text(message.text), approved)
         outcome.rouge_l = rouge_l(answer_text(message.text), approved)
@@ -269,6 +271,9 @@ def language_figures(rows: list[Answered]) -> dict[str, Any]:
         "in_scope": len(known),
         "out_of_scope": len(unknown),
         "answered_right": sum(r.right for r in known) / len(known) if known else None,
+        # The stricter judge: a stated fact, not the citation alone (a model that cites the
+        # right FAQ and contradicts it is right by the first).
+        "fact_stated": sum(r.stated for r in known) / len(known) if known else None,
         "declined_in_scope": (
             sum(r.route == "no_answer" for r in known) / len(known) if known else None
         ),
@@ -295,6 +300,21 @@ def faqs_as_document(faqs: list[dict[str, Any]], folder: Path) -> Path:
     return page
 
 
+def prompt_use(site: Site, text: str) -> None:
+    """Activate `text` as the site's grounded prompt."""
+    from django.core.exceptions import ValidationError
+
+    from knowledge.models import PromptTemplate
+    from knowledge.prompts import prompt_version_create
+
+    try:
+        prompt_version_create(
+            site=site, kind=PromptTemplate.Kind.GROUNDED, text=text, activate=True
+        )
+    except ValidationError as exc:
+        raise DatasetError(f"grounded prompt: {' '.join(exc.messages)}") from exc
+
+
 def answers_evaluate(
     *,
     path: Path,
@@ -303,6 +323,7 @@ def answers_evaluate(
     as_documents: Path | None = None,
     check_only: bool = False,
     sweep: bool = False,
+    grounded_prompt: str | None = None,
     save: bool = True,
 ) -> AnswersRun:
     """Run the dataset at `path` (layout of `evaluate faq`, plus facts and documents/).
@@ -311,7 +332,9 @@ def answers_evaluate(
     document instead of FAQ entries. `check_only`: score the source check of each grounded
     question without generating the answer (to calibrate KNOWLEDGE_CHECK_THRESHOLD).
     `sweep`: answer every grounded question whatever its check says, then report the figures
-    each check threshold would have given (the check is scored all the same)."""
+    each check threshold would have given (the check is scored all the same).
+    `grounded_prompt`: a grounded prompt to answer with instead of the default, as a site
+    that activated it would (DatasetError when it is not a valid one)."""
     dataset = dataset_load(path)
     for n, query in enumerate(dataset.queries, start=1):
         if not isinstance(query.get("facts", []), list):
@@ -336,6 +359,8 @@ def answers_evaluate(
             loaded = {"faqs": 0}
             faqs_as_document(dataset.faqs, as_documents)
             documents = documents_load(site, as_documents)
+        if grounded_prompt is not None:
+            prompt_use(site, grounded_prompt)
         external = dict(FaqEntry.objects.filter(site=site).values_list("id", "external_id"))
         reference = Reference(approved, external)
         answered = [judge(site, query, reference) for query in queries]
@@ -350,6 +375,7 @@ def answers_evaluate(
         "faqs": loaded["faqs"],
         "documents": documents,
         "part": part,
+        "grounded_prompt": "given" if grounded_prompt is not None else "default",
         "seconds": round(time.perf_counter() - started, 1),
     }
     if check_only or sweep:
@@ -374,8 +400,10 @@ def prediction_row(answered: Answered) -> dict[str, Any]:
         "expected": answered.expected,
         "route": answered.route,
         "right": answered.right,
+        "stated": answered.stated,
         "cited": answered.cited,
         "text": answered.text,
         "ttft_ms": answered.ttft_ms,
         "check": answered.check,
+        "sources": answered.sources,
     }

@@ -184,7 +184,49 @@ def test_evaluate_answers_asks_the_chat_and_judges_each_answer(tmp_path):
     refund = rows[0]  # in input order
     assert refund["query"] == "How do I get a refund?"
     assert refund["route"] == "fast_path" and refund["right"]  # its FAQ, verbatim
+    assert refund["stated"] and report["languages"]["en"]["fact_stated"] >= 0.5
     assert EvaluationReport.objects.filter(task="answers").count() == 1
+
+
+@pytest.mark.django_db
+def test_evaluate_answers_measures_a_grounded_prompt_before_a_site_activates_it(
+    tmp_path, monkeypatch
+):
+    import knowledge.prompts
+
+    data = tmp_path / "shop"
+    shutil.copytree(TINY, data)
+    (data / "queries.jsonl").write_text(
+        json.dumps({"query": "How many days until my package is delivered?", "faq_id": "shipping"})
+        + "\n"
+    )
+    used: list[str] = []
+    active_text = knowledge.prompts.prompt_active_text
+
+    def spy(*, site, kind):
+        text = active_text(site=site, kind=kind)
+        used.append(text)
+        return text
+
+    monkeypatch.setattr(knowledge.prompts, "prompt_active_text", spy)
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Answer in one short sentence from these sources only.\n{sources}")
+    out = io.StringIO()
+    call_command(
+        "evaluate", "answers", "--dataset", str(data), "--json",
+        "--grounded-prompt", str(prompt), stdout=out,
+    )  # fmt: skip
+    [report] = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    assert report["grounded_prompt"] == "given" and report["routes"] == {"grounded": 1}
+    assert prompt.read_text() in used  # the answer's prompt was the one given
+    assert not Site.objects.filter(slug__startswith="evaluation-").exists()
+
+    prompt.write_text("Answer from the sources.")  # no {sources}: the sources would be lost
+    with pytest.raises(CommandError, match="sources"):
+        call_command(
+            "evaluate", "answers", "--dataset", str(data), "--grounded-prompt", str(prompt)
+        )
+    assert not Site.objects.filter(slug__startswith="evaluation-").exists()
 
 
 def test_answer_figures_on_hand_made_cases():

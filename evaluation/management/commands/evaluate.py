@@ -91,6 +91,12 @@ class Command(BaseCommand):
             help="answers: answer every grounded question, then report each check threshold",
         )
         parser.add_argument(
+            "--grounded-prompt",
+            type=Path,
+            help="answers: a text file with a grounded prompt to measure before activating it "
+            "on a site (it must contain {sources} once)",
+        )
+        parser.add_argument(
             "--as-documents",
             type=Path,
             help="answers: write the FAQs as one Markdown page into this folder and import "
@@ -291,6 +297,11 @@ class Command(BaseCommand):
         from evaluation.answers import prediction_row as answers_prediction
 
         runs = []
+        prompt = options["grounded_prompt"]
+        try:
+            grounded = prompt.read_text(encoding="utf-8") if prompt else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{prompt}: {exc}") from exc
         for path in options["dataset"]:
             try:
                 run = answers_evaluate(
@@ -300,6 +311,7 @@ class Command(BaseCommand):
                     as_documents=options["as_documents"],
                     check_only=options["check_only"],
                     sweep=options["sweep"],
+                    grounded_prompt=grounded,
                 )
             except DatasetError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
@@ -509,6 +521,7 @@ def intent_row_text(row: dict[str, Any]) -> str:
 
 ANSWER_ROWS = (
     ("answered_right", "in-scope answered right"),
+    ("fact_stated", "  of which state a fact"),
     ("declined_in_scope", "in-scope declined"),
     ("invented_out_of_scope", "out-of-scope invented"),
     ("f1", "token F1"),
