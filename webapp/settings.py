@@ -243,20 +243,20 @@ TRANSLATION_MAX_BYTES = env_int("TRANSLATION_MAX_BYTES", 5 * 1024 * 1024)
 # source check (KNOWLEDGE_CHECK_THRESHOLD) decides the rest. Chinese has its own values.
 # The fast path's three thresholds per language were chosen by `evaluate faq --calibrate
 # --part calibrate` on StackFAQ, CLINC150 and HWU64 (English) and LCQMC and its hard
-# negatives (Chinese): right verbatim answers less 49 per wrong one, the strictest among
+# negatives (Chinese): right verbatim answers less 199 per wrong one, the strictest among
 # equals (README: Evaluation, for the report half's precision and coverage).
 KNOWLEDGE_FAST_PATH_THRESHOLD = env_float("KNOWLEDGE_FAST_PATH_THRESHOLD", 0.90)
-KNOWLEDGE_FAST_PATH_THRESHOLD_ZH = env_float("KNOWLEDGE_FAST_PATH_THRESHOLD_ZH", 0.94)
+KNOWLEDGE_FAST_PATH_THRESHOLD_ZH = env_float("KNOWLEDGE_FAST_PATH_THRESHOLD_ZH", 0.98)
 # The query's words must agree with the matched phrasing's (Jaccard of BM25 tokens): Chinese
 # questions that differ in one word (花呗 / 借呗) sit above any cosine.
 KNOWLEDGE_FAST_PATH_AGREEMENT = env_float("KNOWLEDGE_FAST_PATH_AGREEMENT", 0.0)
-KNOWLEDGE_FAST_PATH_AGREEMENT_ZH = env_float("KNOWLEDGE_FAST_PATH_AGREEMENT_ZH", 0.8)
+KNOWLEDGE_FAST_PATH_AGREEMENT_ZH = env_float("KNOWLEDGE_FAST_PATH_AGREEMENT_ZH", 0.7)
 # And no other FAQ may be nearly as close: the top one must close this share of the
 # runner-up's cosine distance from the query (knowledge.search.fast_path_margin; an exact
-# match closes all of it). Chinese needs 0.8: two look-alike entries answering the same
+# match closes all of it). Chinese needs more: two look-alike entries answering the same
 # question, and near questions such as LCQMC's, sit closer together.
 KNOWLEDGE_FAST_PATH_MARGIN = env_float("KNOWLEDGE_FAST_PATH_MARGIN", 0.3)
-KNOWLEDGE_FAST_PATH_MARGIN_ZH = env_float("KNOWLEDGE_FAST_PATH_MARGIN_ZH", 0.8)
+KNOWLEDGE_FAST_PATH_MARGIN_ZH = env_float("KNOWLEDGE_FAST_PATH_MARGIN_ZH", 0.7)
 KNOWLEDGE_NO_ANSWER_THRESHOLD = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD", 0.25)
 KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH = env_float("KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH", 0.25)
 KNOWLEDGE_PASSAGE_THRESHOLD = env_float("KNOWLEDGE_PASSAGE_THRESHOLD", 0.30)

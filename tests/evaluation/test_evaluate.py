@@ -372,16 +372,19 @@ def by_similarity_and_margin(o: QueryOutcome, point: Certainty) -> bool:
     return top >= point.fast_path and (top - runner_up) / (1 - runner_up) >= point.margin
 
 
-def test_the_fast_path_margin_excludes_a_wrong_answer_unless_it_costs_49_right_ones():
+def test_the_fast_path_margin_excludes_a_wrong_answer_unless_it_costs_199_right_ones():
     clear = [close_call("a", "a", 0.95, 0.4) for _ in range(60)]  # margin 0.92
     twin = close_call("a", "b", 0.95, 0.94)  # margin 0.17: another FAQ nearly as close
     choice = certainty_choose({"set": [*clear, twin]}, by_similarity_and_margin)
     # Any margin from 0.2 keeps the 60 and drops the twin; the strictest such point wins.
     assert choice["chosen"] == {"fast_path": 0.94, "agreement": 1.0, "margin": 0.9}
     assert choice["sets"]["set"]["fast_path_precision"] == 1.0 and choice["target_met"]
-    # Excluding a wrong answer that sits among 60 right ones at the same margin costs more.
-    crowded = [close_call("a", "a", 0.95, 0.94) for _ in range(60)]
+    # Excluding a wrong answer that sits among 250 right ones at the same margin costs more.
+    crowded = [close_call("a", "a", 0.95, 0.94) for _ in range(250)]
     choice = certainty_choose({"set": [*crowded, twin]}, by_similarity_and_margin)
-    assert choice["chosen"]["margin"] == 0.1  # the strictest that keeps the 60
-    assert choice["sets"]["set"]["fast_path_wrong"] == 1 and choice["target_met"]  # 60 / 61
+    assert choice["chosen"]["margin"] == 0.1  # the strictest that keeps the 250
+    assert choice["sets"]["set"]["fast_path_wrong"] == 1 and choice["target_met"]  # 250 / 251
+    # Among 150 it does not: one wrong in 151 (0.993) is under the calibration's 0.995.
+    choice = certainty_choose({"set": [*crowded[:150], twin]}, by_similarity_and_margin)
+    assert choice["sets"]["set"]["fast_path_wrong"] == 0
     assert [row["certainty"]["margin"] for row in choice["by_margin"]][:3] == [0.0, 0.1, 0.2]

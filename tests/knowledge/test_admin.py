@@ -270,7 +270,8 @@ def test_try_it_says_what_held_a_near_copy_back_from_a_verbatim_answer(staff, si
     assert text_of(response, "//*[@id='route']")[0].startswith("Route: grounded")
     (why,) = text_of(response, "//*[@id='route-reason']")
     assert why.startswith("Why: not answered verbatim, as ")
-    assert re.search(r"its margin over the runner-up FAQ 0\.\d+ < 0\.800", why)
+    assert re.search(r"similarity 0\.\d+ < 0\.980", why)
+    assert re.search(r"its margin over the runner-up FAQ 0\.\d+ < 0\.700", why)
     assert "nothing is close enough" not in why
 
 
