@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from inference.base import Backend, ChatMessage
+from knowledge.text import text_language
 from sites.models import Site
 
 NO_ANSWER_EN = (
@@ -23,7 +24,6 @@ NO_ANSWER_EN = (
 NO_ANSWER_ZH = (
     "抱歉，我在帮助中心里没有找到这个问题的答案，不想随意猜测。需要我为您转接人工客服吗？"
 )
-CJK = re.compile(r"[\u3400-\u9fff]")
 CITATION = re.compile(r"\[(\d{1,2})\]")
 # Asked after the grounded prompt, as a turn of the customer's; the model's probability of
 # replying "No" decides (SourceCheck). Sampled, the 1.5B model said "Yes" every time; its
@@ -121,12 +121,8 @@ def language_threshold(name: str, language: str) -> float:
     return float(getattr(settings, f"{name}_ZH" if language == "zh" else name))
 
 
-def question_language(question: str) -> str:
-    return "zh" if CJK.search(question) else "en"
-
-
 def check_threshold(question: str) -> float:
-    return language_threshold("KNOWLEDGE_CHECK_THRESHOLD", question_language(question))
+    return language_threshold("KNOWLEDGE_CHECK_THRESHOLD", text_language(question))
 
 
 def sources_check(
@@ -176,7 +172,7 @@ def answer_grounding(text: str, sources: list[dict[str, Any]], question: str) ->
 
 
 def grounding_threshold(question: str) -> float:
-    return language_threshold("KNOWLEDGE_GROUNDING_THRESHOLD", question_language(question))
+    return language_threshold("KNOWLEDGE_GROUNDING_THRESHOLD", text_language(question))
 
 
 def context_keep(generation: Any, key: str, value: dict[str, Any]) -> None:
@@ -204,7 +200,7 @@ def answer_ungrounded(generation: Any, text: str, question: str) -> bool:
 
 
 def no_answer_text(question: str) -> str:
-    return NO_ANSWER_ZH if CJK.search(question) else NO_ANSWER_EN
+    return NO_ANSWER_ZH if text_language(question) == "zh" else NO_ANSWER_EN
 
 
 def sources_block(sources: list[dict[str, Any]]) -> str:

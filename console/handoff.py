@@ -28,12 +28,13 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from chat.answers import CJK, AnswerPlan
+from chat.answers import AnswerPlan
 from chat.models import Conversation, Message
 from chat.notify import group_send, layer_send
 from chat.selectors import person_name
 from console.models import AgentProfile, HandoffEvent
 from console.selectors import agent_sites
+from knowledge.text import text_language
 from sites.models import Site
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def answer_settled(message_id: int) -> None:
 
 
 def handoff_text(conversation: Conversation, written: str = "") -> str:
-    language = "zh" if CJK.search(written) else "en"
+    language = text_language(written)
     if not agents_available(conversation.site):
         return OFFLINE_TEXT[language]
     return HANDOFF_TEXT[language]

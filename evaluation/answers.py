@@ -33,8 +33,7 @@ from evaluation.faq import (
 from evaluation.metrics import percentile
 from evaluation.models import EvaluationReport
 from knowledge.models import FaqEntry
-from knowledge.search import CJK_CHAR
-from knowledge.text import answer_text, tokenize
+from knowledge.text import CJK_CHAR, answer_text, tokenize
 from sites.models import Site
 
 WORD = re.compile(r"\w+", re.UNICODE)

@@ -26,7 +26,6 @@ from evaluation.models import EvaluationReport
 from knowledge.index import index_forget
 from knowledge.models import FaqEntry, KnowledgeSettings
 from knowledge.search import (
-    CJK_CHAR,
     FaqHit,
     default_thresholds,
     fast_path_doubts,
@@ -36,7 +35,7 @@ from knowledge.search import (
 )
 from knowledge.search import Thresholds as RouteThresholds
 from knowledge.services import faq_embed, faq_import
-from knowledge.text import tokenize
+from knowledge.text import text_language, tokenize
 from sites.models import Site
 from webapp.redis import redis_key, redis_sync
 
@@ -235,7 +234,7 @@ def outcome_verbatim(outcome: QueryOutcome, certainty: Certainty) -> bool:
 
 def language_of(text: str) -> str:
     """The language whose routing defaults a query gets (default_thresholds): zh or en."""
-    return "zh" if CJK_CHAR.search(text) else "en"
+    return text_language(text)
 
 
 def outcomes_by_language(runs: list[FaqRun]) -> dict[str, dict[str, list[QueryOutcome]]]:

@@ -12,7 +12,6 @@ fusion, which throws the scores away, did worse on every set.
 The route says what the chat should do with the result.
 """
 
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from knowledge.embeddings import embed
 from knowledge.index import SiteIndex, site_index, version_get
 from knowledge.models import FaqEntry, KnowledgeSettings, Passage
 from knowledge.segment import FaqMeta, PassageMeta, Segment, SegmentView
-from knowledge.text import tokenize
+from knowledge.text import text_language, tokenize
 from sites.models import Site
 
 Route = Literal["fast_path", "grounded", "no_answer"]
@@ -45,8 +44,6 @@ CONFIDENCE_DEPTH = 5  # FAQs looked at for the confidence, whatever k is
 MAX_QUERY_CHARS = 1000
 MIN_CANDIDATES = 20  # each ranking (dense, BM25) contributes at least this many candidates
 _DEAD = -2.0  # below any cosine: what SegmentView.cosines gives dead rows
-
-CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -269,7 +266,7 @@ def default_thresholds(query: str = "") -> Thresholds:
 
     The encoder's similarities run higher between Chinese sentences than between English
     ones, so a Chinese query has its own calibrated defaults."""
-    if CJK_CHAR.search(query):
+    if text_language(query) == "zh":
         return Thresholds(
             fast_path=settings.KNOWLEDGE_FAST_PATH_THRESHOLD_ZH,
             no_answer=settings.KNOWLEDGE_NO_ANSWER_THRESHOLD_ZH,

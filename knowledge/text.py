@@ -19,6 +19,14 @@ import snowballstemmer
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 # Apostrophes split words ("what's" -> what, s), and both halves are then stop words.
 _TOKEN_RE = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_{_CJK}]+)")
+CJK_CHAR = re.compile(f"[{_CJK}]")
+
+
+def text_language(text: str) -> str:
+    """ "zh" for a question or message with any Chinese character in it, else "en": the
+    language whose thresholds, no-answer reply and evaluation figures it gets."""
+    return "zh" if CJK_CHAR.search(text) else "en"
+
 
 _ENGLISH_STOP_TEXT = """
     a about above after again against all am an and any are as at be because been before being
