@@ -27,13 +27,12 @@ from evaluation.faq import (
     Thresholds,
     dataset_load,
     faqs_load,
-    language_of,
     scratch_site,
 )
 from evaluation.metrics import percentile
 from evaluation.models import EvaluationReport
 from knowledge.models import FaqEntry
-from knowledge.text import CJK_CHAR, answer_text, tokenize
+from knowledge.text import CJK_CHAR, answer_text, text_language, tokenize
 from sites.models import Site
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -152,7 +151,7 @@ class Reference:
 def _outcome(query: dict[str, Any], route: str, text: str) -> Answered:
     return Answered(
         query=query["query"],
-        language=language_of(query["query"]),
+        language=text_language(query["query"]),
         expected=query["faq_id"],
         facts=[str(f) for f in query.get("facts") or []],
         route=route,

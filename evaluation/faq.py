@@ -232,18 +232,13 @@ def outcome_verbatim(outcome: QueryOutcome, certainty: Certainty) -> bool:
     return not fast_path_doubts(outcome_hits(outcome), limits)
 
 
-def language_of(text: str) -> str:
-    """The language whose routing defaults a query gets (default_thresholds): zh or en."""
-    return text_language(text)
-
-
 def outcomes_by_language(runs: list[FaqRun]) -> dict[str, dict[str, list[QueryOutcome]]]:
     """Per language, each run's outcomes of queries in that language (runs without any left
     out): the fast path is calibrated per language."""
     languages: dict[str, dict[str, list[QueryOutcome]]] = {}
     for run in runs:
         for outcome in run.outcomes:
-            by_set = languages.setdefault(language_of(outcome.query), {})
+            by_set = languages.setdefault(text_language(outcome.query), {})
             by_set.setdefault(run.dataset.name, []).append(outcome)
     return languages
 

@@ -30,10 +30,11 @@ from console.intents import (
     examples_embed,
     intent_head_train,
 )
-from evaluation.faq import DatasetError, language_of
+from evaluation.faq import DatasetError
 from evaluation.metrics import precision_recall
 from evaluation.models import EvaluationReport
 from knowledge.embeddings import embed
+from knowledge.text import text_language
 
 FOLDS = 5
 ACTED_ON = ("handoff", "frustration")  # labels the handoff acts on whatever the site's rules
@@ -265,7 +266,7 @@ def handoff_calibrate(*, path: Path, seed: int = 0, save: bool = True) -> dict[s
         "report": figures_at(halves["report"], chosen),
         "report_languages": {
             language: figures_at(
-                [i for i in halves["report"] if language_of(items[i].text) == language],
+                [i for i in halves["report"] if text_language(items[i].text) == language],
                 chosen,
             )
             for language in ("en", "zh")
