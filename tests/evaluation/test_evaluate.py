@@ -40,6 +40,22 @@ def evaluate(*args: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
 
 
+def evaluate_answers(*args: str) -> dict[str, Any]:
+    out = io.StringIO()
+    call_command("evaluate", "answers", "--json", *args, stdout=out)
+    [report] = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    return report
+
+
+def shop_with(tmp_path: Path, queries: list[dict[str, Any]]) -> Path:
+    """The tiny dataset's FAQs with these queries."""
+    data = tmp_path / "shop"
+    shutil.copytree(TINY, data)
+    lines = [json.dumps(row, ensure_ascii=False) for row in queries]
+    (data / "queries.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data
+
+
 def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -149,32 +165,17 @@ def test_a_query_naming_an_unknown_faq_is_refused(tmp_path):
 
 
 @pytest.mark.django_db
-@pytest.mark.django_db
 def test_evaluate_answers_asks_the_chat_and_judges_each_answer(tmp_path):
-    data = tmp_path / "shop"
-    shutil.copytree(TINY, data)
-    (data / "queries.jsonl").write_text(
-        "\n".join(
-            json.dumps(row, ensure_ascii=False)
-            for row in [
-                {"query": "How do I get a refund?", "faq_id": "refund", "facts": ["14 days"]},
-                {
-                    "query": "How long does delivery take?",
-                    "faq_id": "shipping",
-                    "facts": ["3 to 5"],
-                },
-                {"query": "What is the capital of Peru?", "faq_id": None},
-            ]
-        ),
-        encoding="utf-8",
+    data = shop_with(
+        tmp_path,
+        [
+            {"query": "How do I get a refund?", "faq_id": "refund", "facts": ["14 days"]},
+            {"query": "How long does delivery take?", "faq_id": "shipping", "facts": ["3 to 5"]},
+            {"query": "What is the capital of Peru?", "faq_id": None},
+        ],
     )
     predictions = tmp_path / "answers.jsonl"
-    out = io.StringIO()
-    call_command(
-        "evaluate", "answers", "--dataset", str(data), "--json",
-        "--predictions", str(predictions), stdout=out,
-    )  # fmt: skip
-    [report] = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    report = evaluate_answers("--dataset", str(data), "--predictions", str(predictions))
     assert {"answered_right", "declined_in_scope", "invented_out_of_scope", "f1", "rougeL"} <= set(
         report
     )
@@ -194,11 +195,8 @@ def test_evaluate_answers_measures_a_grounded_prompt_before_a_site_activates_it(
 ):
     import knowledge.prompts
 
-    data = tmp_path / "shop"
-    shutil.copytree(TINY, data)
-    (data / "queries.jsonl").write_text(
-        json.dumps({"query": "How many days until my package is delivered?", "faq_id": "shipping"})
-        + "\n"
+    data = shop_with(
+        tmp_path, [{"query": "How many days until my package is delivered?", "faq_id": "shipping"}]
     )
     used: list[str] = []
     active_text = knowledge.prompts.prompt_active_text
@@ -211,21 +209,14 @@ def test_evaluate_answers_measures_a_grounded_prompt_before_a_site_activates_it(
     monkeypatch.setattr(knowledge.prompts, "prompt_active_text", spy)
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("Answer in one short sentence from these sources only.\n{sources}")
-    out = io.StringIO()
-    call_command(
-        "evaluate", "answers", "--dataset", str(data), "--json",
-        "--grounded-prompt", str(prompt), stdout=out,
-    )  # fmt: skip
-    [report] = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    report = evaluate_answers("--dataset", str(data), "--grounded-prompt", str(prompt))
     assert report["grounded_prompt"] == "given" and report["routes"] == {"grounded": 1}
     assert prompt.read_text() in used  # the answer's prompt was the one given
     assert not Site.objects.filter(slug__startswith="evaluation-").exists()
 
     prompt.write_text("Answer from the sources.")  # no {sources}: the sources would be lost
     with pytest.raises(CommandError, match="sources"):
-        call_command(
-            "evaluate", "answers", "--dataset", str(data), "--grounded-prompt", str(prompt)
-        )
+        evaluate_answers("--dataset", str(data), "--grounded-prompt", str(prompt))
     assert not Site.objects.filter(slug__startswith="evaluation-").exists()
 
 
